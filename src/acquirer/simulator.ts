@@ -1,0 +1,240 @@
+import { timingSafeEqual } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { Counter, type Registry } from 'prom-client'
+import type { Range } from '../config/variables.ts'
+import { registerOperationalRoutes } from '../observability/health.ts'
+import type { Logger } from '../observability/logger.ts'
+import { createRoleServer } from '../observability/server.ts'
+import {
+  ACQUIRER_PATHS,
+  type AcquirerMode,
+  type AuthorizationResult,
+  type AuthorizeRequest,
+  DECLINING_CENTS,
+  type RefundRequest,
+  type RefundResult,
+  type SettlementResult,
+  type SettleRequest,
+} from './protocol.ts'
+
+export interface AcquirerSimulatorOptions {
+  /** Authorize latency, drawn uniformly per call. Default: 50–150 ms (the seed's PG). */
+  authLatencyMs?: Range
+  /** Settle and refund latency. Default: 1000–3000 ms. */
+  settleLatencyMs?: Range
+  /** Share of authorize calls that fail with a processor error (503, nothing done). Default: 0.005. */
+  authFailureRate?: number
+  /** Share of settle and refund calls that fail with a processor error. Default: 0.05. */
+  settleFailureRate?: number
+  /** Extra latency in `slow` mode. Default: 5000 ms. */
+  slowExtraMs?: number
+  /** Results remembered per operation for repeated references; the oldest go first. Default: 1,000,000. */
+  memory?: number
+  /** Token for `/admin/*`; when unset the admin switches are open (the simulator is a test tool). */
+  adminToken?: string | undefined
+  /** Source of randomness, for deterministic tests. Default: Math.random. */
+  random?: () => number
+  logger: Logger
+  registry: Registry
+}
+
+type Operation = 'authorize' | 'settle' | 'refund'
+
+/** Remembers the first answer per reference, including one still being computed. */
+class ResultMemory<T> {
+  readonly #entries = new Map<string, Promise<T>>()
+  readonly #capacity: number
+  constructor(capacity: number) {
+    this.#capacity = capacity
+  }
+  get(reference: string): Promise<T> | undefined {
+    return this.#entries.get(reference)
+  }
+  /** Runs `act` once per reference; a failed run is forgotten, since a failure means nothing was done. */
+  once(reference: string, act: () => Promise<T>): Promise<T> {
+    const existing = this.#entries.get(reference)
+    if (existing !== undefined) return existing
+    const result = act()
+    this.#entries.set(reference, result)
+    result.catch(() => this.#entries.delete(reference))
+    if (this.#entries.size > this.#capacity) {
+      const oldest = this.#entries.keys().next().value
+      if (oldest !== undefined) this.#entries.delete(oldest)
+    }
+    return result
+  }
+}
+
+class ProcessorError extends Error {}
+
+const operationBody = {
+  type: 'object',
+  required: ['reference', 'amount', 'currency'],
+  additionalProperties: false,
+  properties: {
+    reference: { type: 'string', minLength: 1, maxLength: 64 },
+    amount: { type: 'integer', minimum: 1 },
+    currency: { type: 'string', pattern: '^[A-Z]{3}$' },
+  },
+} as const
+
+function tokenMatches(expected: string, header: string | undefined): boolean {
+  const given = Buffer.from(header?.replace(/^Bearer /, '') ?? '')
+  const wanted = Buffer.from(expected)
+  return given.length === wanted.length && timingSafeEqual(given, wanted)
+}
+
+/** The card-processor simulator: a real HTTP service that payrail calls like an acquirer. */
+export function buildAcquirerSimulator(options: AcquirerSimulatorOptions): FastifyInstance {
+  const random = options.random ?? Math.random
+  const authLatency = options.authLatencyMs ?? { min: 50, max: 150 }
+  const settleLatency = options.settleLatencyMs ?? { min: 1000, max: 3000 }
+  const authFailureRate = options.authFailureRate ?? 0.005
+  const settleFailureRate = options.settleFailureRate ?? 0.05
+  let slowExtraMs = options.slowExtraMs ?? 5000
+  const memory = options.memory ?? 1_000_000
+  let mode: AcquirerMode = 'normal'
+
+  const authorizations = new ResultMemory<AuthorizationResult>(memory)
+  const settlements = new ResultMemory<SettlementResult>(memory)
+  const refunds = new ResultMemory<RefundResult>(memory)
+  const calls = new Counter({
+    name: 'payrail_acquirer_simulator_calls_total',
+    help: 'Calls to the simulator by operation and outcome',
+    labelNames: ['operation', 'outcome'] as const,
+    registers: [options.registry],
+  })
+
+  const app = createRoleServer({ logger: options.logger })
+  registerOperationalRoutes(app, { registry: options.registry, checks: [] })
+
+  async function simulate<T>(
+    operation: Operation,
+    latency: Range,
+    failureRate: number,
+    decide: () => T,
+  ): Promise<T> {
+    const wait = latency.min + random() * (latency.max - latency.min) + (mode === 'slow' ? slowExtraMs : 0)
+    if (wait > 0) await sleep(wait)
+    if (mode === 'failing' || random() < failureRate)
+      throw new ProcessorError(`${operation}: processor error`)
+    return decide()
+  }
+
+  async function answer<T extends { reference: string }>(
+    operation: Operation,
+    reply: FastifyReply,
+    run: () => Promise<T>,
+  ): Promise<T | undefined> {
+    if (mode === 'down') {
+      calls.inc({ operation, outcome: 'down' })
+      await reply.code(503).header('retry-after', '1').send({ error: 'unavailable' })
+      return undefined
+    }
+    try {
+      const result = await run()
+      calls.inc({ operation, outcome: 'ok' })
+      return result
+    } catch (error) {
+      if (!(error instanceof ProcessorError)) throw error
+      calls.inc({ operation, outcome: 'error' })
+      await reply.code(503).send({ error: 'processor_error', message: error.message })
+      return undefined
+    }
+  }
+
+  const declines = (amount: number, cents: number) => amount % 100 === cents
+
+  app.post<{ Body: AuthorizeRequest }>(
+    ACQUIRER_PATHS.authorize,
+    { schema: { body: operationBody } },
+    (request, reply) =>
+      answer('authorize', reply, () =>
+        authorizations.once(request.body.reference, () =>
+          simulate('authorize', authLatency, authFailureRate, () => {
+            const declined = declines(request.body.amount, DECLINING_CENTS.authorize)
+            return {
+              reference: request.body.reference,
+              approved: !declined,
+              authorizationCode: declined
+                ? null
+                : request.body.reference.replaceAll('-', '').slice(-6).toUpperCase(),
+              declineReason: declined ? 'insufficient_funds' : null,
+            }
+          }),
+        ),
+      ),
+  )
+
+  app.get<{ Params: { reference: string } }>('/v1/authorizations/:reference', async (request, reply) => {
+    const known = authorizations.get(request.params.reference)
+    if (known === undefined) return reply.code(404).send({ error: 'not_found' })
+    try {
+      return await known
+    } catch {
+      // The first attempt failed, so nothing was authorized under this reference.
+      return reply.code(404).send({ error: 'not_found' })
+    }
+  })
+
+  // Settle and refund share their latency and error rate; only the decline and its wording differ.
+  const settling = <T extends { reference: string }>(
+    operation: 'settle' | 'refund',
+    path: string,
+    memory: ResultMemory<T>,
+    decide: (request: SettleRequest | RefundRequest) => T,
+  ) =>
+    app.post<{ Body: SettleRequest | RefundRequest }>(
+      path,
+      { schema: { body: operationBody } },
+      (request, reply) =>
+        answer(operation, reply, () =>
+          memory.once(request.body.reference, () =>
+            simulate(operation, settleLatency, settleFailureRate, () => decide(request.body)),
+          ),
+        ),
+    )
+  settling('settle', ACQUIRER_PATHS.settle, settlements, ({ reference, amount }) => {
+    const failed = declines(amount, DECLINING_CENTS.settle)
+    return { reference, settled: !failed, failureReason: failed ? 'card_closed' : null }
+  })
+  settling('refund', ACQUIRER_PATHS.refund, refunds, ({ reference, amount }) => {
+    const failed = declines(amount, DECLINING_CENTS.refund)
+    return { reference, refunded: !failed, failureReason: failed ? 'refund_rejected' : null }
+  })
+
+  const guardAdmin = async (request: FastifyRequest, reply: FastifyReply) => {
+    if (
+      options.adminToken !== undefined &&
+      !tokenMatches(options.adminToken, request.headers.authorization)
+    ) {
+      await reply.code(401).send({ error: 'unauthorized' })
+    }
+  }
+  app.get(ACQUIRER_PATHS.mode, { preHandler: guardAdmin }, async () => ({ mode, slowExtraMs }))
+  app.put<{ Body: { mode: AcquirerMode; slowExtraMs?: number } }>(
+    ACQUIRER_PATHS.mode,
+    {
+      preHandler: guardAdmin,
+      schema: {
+        body: {
+          type: 'object',
+          required: ['mode'],
+          additionalProperties: false,
+          properties: {
+            mode: { enum: ['normal', 'slow', 'failing', 'down'] },
+            slowExtraMs: { type: 'integer', minimum: 0, maximum: 600_000 },
+          },
+        },
+      },
+    },
+    async (request) => {
+      mode = request.body.mode
+      if (request.body.slowExtraMs !== undefined) slowExtraMs = request.body.slowExtraMs
+      options.logger.warn({ mode, slowExtraMs }, 'acquirer simulator mode changed')
+      return { mode, slowExtraMs }
+    },
+  )
+  return app
+}

@@ -1,0 +1,80 @@
+import { createHash } from 'node:crypto'
+import type { Kysely, Transaction } from 'kysely'
+import type { Database } from '../db/schema.ts'
+import { PayrailError } from '../domain/errors.ts'
+import type { PaymentView } from './views.ts'
+
+/** What a request answered, kept so that a repeat with the same key gets the same answer. */
+export interface StoredResponse {
+  statusCode: number
+  body: PaymentView
+}
+
+export interface Outcome extends StoredResponse {
+  /** True when this is the answer to an earlier request with the same idempotency key. */
+  replayed: boolean
+}
+
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical)
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.keys(value)
+        .sort()
+        .map((key) => [key, canonical((value as Record<string, unknown>)[key])]),
+    )
+  }
+  return value
+}
+
+/**
+ * The fingerprint that decides "same request": operation, target and body, with field order
+ * and the idempotency key itself left out.
+ */
+export function requestFingerprint(operation: string, target: string, body: Record<string, unknown>): string {
+  const { idempotencyKey: _key, ...rest } = body
+  return createHash('sha256')
+    .update(JSON.stringify(canonical({ operation, target, body: rest })))
+    .digest('hex')
+}
+
+/**
+ * The answer for a key that is already taken: the stored response when the request is the same
+ * and finished, 409 while the first is still running, 422 when the key was used for another request.
+ * Returns undefined when the record disappeared meanwhile (an abandoned attempt), so the caller may retry.
+ */
+export async function answerForTakenKey(
+  db: Kysely<Database> | Transaction<Database>,
+  merchantId: string,
+  key: string,
+  fingerprint: string,
+): Promise<Outcome | undefined> {
+  const record = await db
+    .selectFrom('idempotency_records')
+    .selectAll()
+    .where('merchant_id', '=', merchantId)
+    .where('idempotency_key', '=', key)
+    .executeTakeFirst()
+  if (record === undefined) return undefined
+  if (record.request_hash !== fingerprint) {
+    throw new PayrailError(
+      'IDEMPOTENCY_KEY_REUSED',
+      `idempotency key ${JSON.stringify(key)} was already used for a different request`,
+      { details: record.payment_id === null ? {} : { paymentId: record.payment_id } },
+    )
+  }
+  if (record.state !== 'COMPLETED' || record.response_status === null || record.response_body === null) {
+    throw new PayrailError(
+      'REQUEST_IN_PROGRESS',
+      `a request with idempotency key ${JSON.stringify(key)} is still in progress`,
+      {
+        details: record.payment_id === null ? {} : { paymentId: record.payment_id },
+      },
+    )
+  }
+  return {
+    statusCode: record.response_status,
+    body: JSON.parse(record.response_body) as PaymentView,
+    replayed: true,
+  }
+}

@@ -1,0 +1,40 @@
+import { Counter, Histogram, type Registry } from 'prom-client'
+import { createAcquirerBreakerGauge } from '../acquirer/metrics.ts'
+import type { PaymentObserver } from './payment-service.ts'
+
+/** The API's metrics; the service and the server report through the small interfaces this returns. */
+export function createApiMetrics(registry: Registry) {
+  const requests = new Histogram({
+    name: 'payrail_http_request_duration_seconds',
+    help: 'API requests by route template, method and status',
+    labelNames: ['route', 'method', 'status'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  })
+  const payments = new Counter({
+    name: 'payrail_payment_operations_total',
+    help: 'Payment operations by outcome (approved, declined, accepted, replayed, or an error code)',
+    labelNames: ['operation', 'outcome'] as const,
+    registers: [registry],
+  })
+  const recovered = new Counter({
+    name: 'payrail_authorizations_recovered_total',
+    help: 'Authorize attempts resolved by the recovery sweep',
+    labelNames: ['resolution'] as const,
+    registers: [registry],
+  })
+  const breaker = createAcquirerBreakerGauge(registry, ['authorize', 'settle', 'refund'])
+
+  const observer: PaymentObserver = {
+    outcome: (operation, outcome) => payments.inc({ operation, outcome }),
+    recovered: (resolution) => recovered.inc({ resolution }),
+  }
+  return {
+    observer,
+    request: (route: string, method: string, status: number, seconds: number) =>
+      requests.observe({ route, method, status: String(status) }, seconds),
+    breaker,
+  }
+}
+
+export type ApiMetrics = ReturnType<typeof createApiMetrics>

@@ -1,0 +1,100 @@
+import { AcquirerClient } from '../acquirer/client.ts'
+import type { Config } from '../config/load.ts'
+import { pingDatabase } from '../db/database.ts'
+import { migrateToLatest } from '../db/migrate.ts'
+import { openRoleDatabase } from '../db/role-database.ts'
+import type { Logger } from '../observability/logger.ts'
+import { createMetricsRegistry } from '../observability/metrics.ts'
+import { shutdownInOrder } from '../observability/shutdown.ts'
+import type { OutboxDispatcher } from '../outbox/dispatcher.ts'
+import { startRelay } from '../outbox/role.ts'
+import { createApiMetrics } from './metrics.ts'
+import { PaymentService } from './payment-service.ts'
+import { buildApiServer } from './server.ts'
+
+export interface RunningRole {
+  /** Where the role listens, for the people and processes that call it. */
+  url: string
+  /** Stops taking work, finishes what it accepted, releases its resources. */
+  close: () => Promise<void>
+}
+
+/**
+ * `payrail api`: migrates the database, then serves the payment API and runs the authorize
+ * recovery sweep until closed.
+ */
+export async function startApiRole(
+  config: Config,
+  logger: Logger,
+  dispatcher?: OutboxDispatcher,
+): Promise<RunningRole> {
+  const database = openRoleDatabase(config, logger)
+  await migrateToLatest(database.db, database.dialect)
+  const registry = createMetricsRegistry('api')
+  const metrics = createApiMetrics(registry)
+  const acquirer = new AcquirerClient({
+    url: config.ACQUIRER_URL,
+    authorizeTimeoutMs: config.ACQUIRER_AUTH_TIMEOUT_MS,
+    settleTimeoutMs: config.ACQUIRER_SETTLE_TIMEOUT_MS,
+  })
+  acquirer.onBreakerStateChange((operation, state) => {
+    metrics.breaker(operation, state)
+    logger.warn({ operation, state }, 'acquirer circuit breaker changed state')
+  })
+  // The embedded relay has its own connections, so that a burst of requests holding the api's
+  // pool never stalls publishing, and the other way round.
+  const relayDatabase = config.API_EMBEDDED_RELAY
+    ? openRoleDatabase(config, logger.child({ component: 'embedded-relay' }), Math.min(config.DB_POOL_MAX, 8))
+    : undefined
+  const relay = relayDatabase ? await startRelay(config, logger, relayDatabase, registry) : undefined
+  const handOff = dispatcher ?? relay?.relay.dispatcher()
+  const service = new PaymentService({
+    database,
+    acquirer,
+    observer: metrics.observer,
+    ...(handOff ? { dispatcher: handOff } : {}),
+  })
+  const app = await buildApiServer({
+    logger,
+    registry,
+    metrics,
+    db: database.db,
+    service,
+    readiness: [{ name: 'database', check: () => pingDatabase(database.db) }, ...(relay?.readiness ?? [])],
+    breakers: () => acquirer.breakerStates(),
+    adminToken: config.ADMIN_TOKEN,
+    bodyLimit: config.API_BODY_LIMIT_BYTES,
+    maxAmount: config.PAYMENT_MAX_AMOUNT,
+  })
+
+  let sweeping: Promise<unknown> = Promise.resolve()
+  const sweep = setInterval(() => {
+    sweeping = service.resolveStaleAttempts(config.AUTH_RECOVERY_AFTER_MS).then(
+      (result) => {
+        if (result.resolved > 0 || result.pending > 0)
+          logger.info(result, 'resolved stale authorize attempts')
+      },
+      (error: unknown) =>
+        logger.error({ err: error }, 'authorize recovery sweep failed; it runs again next interval'),
+    )
+  }, config.AUTH_RECOVERY_INTERVAL_MS)
+
+  await app.listen({ host: config.HOST, port: config.API_PORT })
+  return {
+    url: `http://${config.HOST}:${config.API_PORT}`,
+    close: () => {
+      clearInterval(sweep)
+      return shutdownInOrder(
+        [
+          ['http server', () => app.close()],
+          ['authorize recovery sweep', () => sweeping],
+          ['embedded relay', () => relay?.close()],
+          ['embedded relay database', () => relayDatabase?.close()],
+          ['acquirer client', () => acquirer.close()],
+          ['database', () => database.close()],
+        ],
+        logger,
+      )
+    },
+  }
+}

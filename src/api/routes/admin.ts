@@ -1,0 +1,88 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { FastifyInstance } from 'fastify'
+import type { Kysely } from 'kysely'
+import { Type } from 'typebox'
+import type { BreakerState } from '../../acquirer/client.ts'
+import { issueApiKey } from '../../db/merchants.ts'
+import type { Database } from '../../db/schema.ts'
+import { PayrailError } from '../../domain/errors.ts'
+import { listDead, outboxStatus, replayDead } from '../../outbox/status.ts'
+import { assertAdmin } from '../auth.ts'
+import { CreateMerchantBody, ProblemSchema } from '../schemas.ts'
+
+export interface AdminRoutesOptions {
+  adminToken: string | undefined
+  db: Kysely<Database>
+  breakers: () => Record<string, BreakerState>
+}
+
+/** Operations endpoints, behind ADMIN_TOKEN. */
+export async function adminRoutes(parent: FastifyInstance, options: AdminRoutesOptions): Promise<void> {
+  const app = parent.withTypeProvider<TypeBoxTypeProvider>()
+  app.addHook('onRequest', async (request) => assertAdmin(options.adminToken, request.headers.authorization))
+
+  app.get(
+    '/api/admin/breakers',
+    {
+      schema: {
+        summary: 'State of the acquirer circuit breakers',
+        response: {
+          200: Type.Object({ acquirer: Type.Record(Type.String(), Type.String()) }),
+          401: ProblemSchema,
+        },
+      },
+    },
+    async () => ({ acquirer: options.breakers() }),
+  )
+
+  app.post(
+    '/api/admin/merchants',
+    {
+      schema: {
+        summary: 'Create a merchant (if new) and issue it an API key, shown once',
+        body: CreateMerchantBody,
+        response: {
+          201: Type.Object({ merchantId: Type.String(), apiKey: Type.String(), prefix: Type.String() }),
+          400: ProblemSchema,
+          401: ProblemSchema,
+        },
+      },
+    },
+    async (request, reply) => {
+      const issued = await issueApiKey(options.db, request.body.merchantId, request.body.name)
+      return reply
+        .code(201)
+        .send({ merchantId: issued.merchantId, apiKey: issued.key, prefix: issued.prefix })
+    },
+  )
+
+  app.get('/api/admin/outbox', { schema: { summary: 'Outbox backlog, dead count and relays' } }, async () =>
+    outboxStatus(options.db),
+  )
+  app.get('/api/admin/dlq', { schema: { summary: 'Dead events, oldest first' } }, async () => ({
+    items: await listDead(options.db),
+  }))
+  app.post(
+    '/api/admin/dlq/replay',
+    {
+      schema: {
+        summary: 'Put a dead event, or all of them, back in line for the relay',
+        body: Type.Object(
+          {
+            eventId: Type.Optional(Type.String({ minLength: 1, maxLength: 36 })),
+            all: Type.Optional(Type.Boolean()),
+          },
+          { additionalProperties: false },
+        ),
+      },
+    },
+    async (request) => {
+      const { eventId, all } = request.body
+      if ((eventId === undefined) === (all !== true))
+        throw new PayrailError('VALIDATION_FAILED', 'give either eventId or all: true')
+      const replayed = await replayDead(options.db, all === true ? 'all' : { eventId: eventId as string })
+      if (replayed === 0 && all !== true) throw new PayrailError('NOT_FOUND', `no dead event ${eventId}`)
+      return { replayed }
+    },
+  )
+}

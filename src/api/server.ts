@@ -1,0 +1,77 @@
+import swagger from '@fastify/swagger'
+import type { FastifyInstance } from 'fastify'
+import type { Kysely } from 'kysely'
+import type { Registry } from 'prom-client'
+import type { BreakerState } from '../acquirer/client.ts'
+import type { Database } from '../db/schema.ts'
+import { type ReadinessCheck, registerOperationalRoutes } from '../observability/health.ts'
+import type { Logger } from '../observability/logger.ts'
+import { createRoleServer } from '../observability/server.ts'
+import { MerchantAuthenticator } from './auth.ts'
+import type { ApiMetrics } from './metrics.ts'
+import type { PaymentService } from './payment-service.ts'
+import { registerProblemHandlers } from './problem.ts'
+import { adminRoutes } from './routes/admin.ts'
+import { paymentRoutes } from './routes/payments.ts'
+
+export interface ApiServerOptions {
+  logger: Logger
+  registry: Registry
+  metrics: ApiMetrics
+  db: Kysely<Database>
+  service: PaymentService
+  readiness: ReadinessCheck[]
+  breakers: () => Record<string, BreakerState>
+  adminToken?: string | undefined
+  /** Largest accepted body. Default: 16 KiB. */
+  bodyLimit?: number
+  /** Largest amount of a payment in minor units. */
+  maxAmount: number
+}
+
+/** The payment API as a Fastify app, not yet listening (tests drive it with `inject` or a real port). */
+export async function buildApiServer(options: ApiServerOptions): Promise<FastifyInstance> {
+  const app = createRoleServer({
+    logger: options.logger,
+    bodyLimit: options.bodyLimit ?? 16 * 1024,
+    fastify: {
+      // Validation never coerces ("100" is not an amount) and reports every problem at once.
+      ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: true } },
+      return503OnClosing: true,
+    },
+  })
+  registerProblemHandlers(app)
+  app.addHook('onResponse', async (request, reply) => {
+    options.metrics.request(
+      request.routeOptions.url ?? 'unmatched',
+      request.method,
+      reply.statusCode,
+      reply.elapsedTime / 1000,
+    )
+  })
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'payrail payment API',
+        version: '1',
+        description:
+          'Authorize, capture and refund card payments. Every change commits the payment and its outbox event in one transaction. Errors are application/problem+json with a stable `code`.',
+      },
+      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer' } } },
+      security: [{ apiKey: [] }],
+    },
+  })
+  registerOperationalRoutes(app, { registry: options.registry, checks: options.readiness })
+  app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger())
+
+  const auth = new MerchantAuthenticator({ db: options.db })
+  await app.register(paymentRoutes, { service: options.service, auth, maxAmount: options.maxAmount })
+  await app.register(adminRoutes, {
+    adminToken: options.adminToken,
+    db: options.db,
+    breakers: options.breakers,
+  })
+  return app
+}

@@ -1,0 +1,38 @@
+import type { Command } from 'commander'
+import { startAcquirerRole } from '../../acquirer/role.ts'
+import { startApiRole } from '../../api/role.ts'
+import { startGatewayRole } from '../../gateway/role.ts'
+import { startRelayRole } from '../../outbox/role.ts'
+import { parseHandlers, startWorkerRole, WORKER_HANDLERS } from '../../workers/role.ts'
+import { runRole } from '../run-role.ts'
+
+export function registerRoles(program: Command): void {
+  program
+    .command('api')
+    .description('serve the payment API on API_PORT (8081)')
+    .action(() => runRole('api', (config, logger) => startApiRole(config, logger)))
+  program
+    .command('gateway')
+    .description(
+      'serve the public entry on GATEWAY_PORT (8080): routes, rate limits, timeouts, retries to GATEWAY_UPSTREAM_API',
+    )
+    .action(() => runRole('gateway', startGatewayRole))
+  program
+    .command('relay')
+    .description('publish the outbox to Kafka; health and metrics on RELAY_METRICS_PORT (9464)')
+    .action(() => runRole('relay', startRelayRole))
+  program
+    .command('worker')
+    .argument('[handlers]', `comma-separated handlers to run: ${WORKER_HANDLERS.join(',')} (default: all)`)
+    .description(
+      'consume Kafka: settle, refund and post the ledger; health and metrics on WORKER_METRICS_PORT (9465)',
+    )
+    .action((list: string | undefined) => {
+      const handlers = parseHandlers(list)
+      return runRole('worker', (config, logger) => startWorkerRole(config, logger, handlers))
+    })
+  program
+    .command('acquirer')
+    .description('run the card-processor simulator on ACQUIRER_PORT (8090)')
+    .action(() => runRole('acquirer', startAcquirerRole))
+}

@@ -1,0 +1,122 @@
+import { once } from 'node:events'
+import type { Command } from 'commander'
+import { openDatabase } from '../../db/database.ts'
+import { issueApiKey, revokeMerchantKeys } from '../../db/merchants.ts'
+import { bootstrapBrokers } from '../../kafka/connection.ts'
+import { startBroker, stopBroker } from '../../kafka/local-broker/broker.ts'
+import { config, describeTopicAction, ensurePayrailTopics, ROOT, runMigrations, say } from '../context.ts'
+import { Supervisor } from '../supervisor.ts'
+
+const DEMO_MERCHANT = 'demo'
+const DEFAULT_UPSTREAM = 'http://127.0.0.1:8081'
+
+export function registerUp(program: Command): void {
+  program
+    .command('up')
+    .description(
+      'run the whole platform on this machine: Kafka broker, database, topics and every role; Ctrl-C stops it all',
+    )
+    .action(async () => {
+      const cfg = config()
+      const supervisor = new Supervisor()
+      let brokerStartedHere = false
+      const shutdown = async () => {
+        await supervisor.stopAll()
+        if (brokerStartedHere) await stopBroker({ root: ROOT, say })
+      }
+
+      let databaseUrl = ''
+      let demoKey = ''
+      const host = cfg.HOST === '0.0.0.0' ? '127.0.0.1' : cfg.HOST
+      const roles = [
+        { role: 'acquirer', url: `http://${host}:${cfg.ACQUIRER_PORT}`, what: 'card-processor simulator' },
+        {
+          role: 'api',
+          url: `http://${host}:${cfg.API_PORT}`,
+          what: 'payment API (OpenAPI at /api/openapi.json)',
+        },
+        {
+          role: 'gateway',
+          url: `http://${host}:${cfg.GATEWAY_PORT}`,
+          what: `public entry → api (${cfg.GATEWAY_UPSTREAM_API}); rate limits ${cfg.REDIS_URL === undefined ? 'in memory' : 'in Redis'}`,
+        },
+        {
+          role: 'relay',
+          url: `http://${host}:${cfg.RELAY_METRICS_PORT}`,
+          what: 'outbox → Kafka (health, metrics)',
+        },
+        {
+          role: 'worker',
+          url: `http://${host}:${cfg.WORKER_METRICS_PORT}`,
+          what: 'settlement, refund and ledger consumers (health, metrics)',
+        },
+      ]
+      try {
+        if (cfg.KAFKA_BROKERS === '') {
+          brokerStartedHere = (await startBroker({ root: ROOT, say })).started
+        }
+        const migrated = await runMigrations(cfg)
+        databaseUrl = migrated.safeUrl
+        say(`database ${databaseUrl}: ${migrated.current.length} migrations applied`)
+        for (const action of await ensurePayrailTopics(cfg)) say(`topic   ${describeTopicAction(action)}`)
+
+        // A fresh demo key each time: the previous ones are revoked, since nobody can read them back.
+        const handle = openDatabase({ url: cfg.DATABASE_URL, poolMax: 1 })
+        try {
+          await revokeMerchantKeys(handle.db, DEMO_MERCHANT)
+          demoKey = (await issueApiKey(handle.db, DEMO_MERCHANT, 'Demo shop')).key
+        } finally {
+          await handle.close()
+        }
+
+        const env = {
+          ...process.env,
+          ...(cfg.KAFKA_BROKERS === '' ? {} : { KAFKA_BROKERS: cfg.KAFKA_BROKERS }),
+          // The gateway fronts the api started here, unless told to front others.
+          GATEWAY_UPSTREAM_API:
+            cfg.GATEWAY_UPSTREAM_API === DEFAULT_UPSTREAM
+              ? `http://${host}:${cfg.API_PORT}`
+              : cfg.GATEWAY_UPSTREAM_API,
+        }
+        for (const role of roles) {
+          await supervisor.start(role, env)
+          say(`role    ${role.role} ready at ${role.url}`)
+        }
+      } catch (error) {
+        await shutdown()
+        throw error
+      }
+
+      say('')
+      say('payrail is up')
+      say(
+        `  kafka      ${bootstrapBrokers(cfg).join(',')}${brokerStartedHere ? ' (local broker started by this command)' : ''}`,
+      )
+      say(`  database   ${databaseUrl}`)
+      for (const role of roles) say(`  ${role.role.padEnd(10)} ${role.url}  ${role.what}`)
+      say('  not yet    dashboard (it arrives with its issue)')
+      say(`  demo key   ${demoKey}  (merchant "${DEMO_MERCHANT}")`)
+      say('')
+      say(`  curl -X POST ${roles[2]?.url}/api/payments/authorize -H 'authorization: Bearer ${demoKey}' \\`)
+      say(
+        `       -H 'content-type: application/json' -d '{"amount":15000,"currency":"KRW","idempotencyKey":"order-1"}'`,
+      )
+      say('Press Ctrl-C to stop.')
+
+      const unexpected = new Promise<string>((resolve) => {
+        supervisor.onUnexpectedExit = (role, code) =>
+          resolve(`payrail ${role} exited unexpectedly (code ${code})`)
+      })
+      const signal = Promise.race([once(process, 'SIGINT'), once(process, 'SIGTERM')]).then(
+        ([name]) => `received ${String(name)}`,
+      )
+      // Signal listeners alone do not keep Node's event loop alive.
+      const keepAlive = setInterval(() => {}, 1 << 30)
+      const reason = await Promise.race([signal, unexpected])
+      clearInterval(keepAlive)
+      say(`\n${reason}; stopping`)
+      await shutdown()
+      say('stopped')
+      if (reason.includes('unexpectedly')) process.exitCode = 1
+    })
+}

@@ -1,0 +1,70 @@
+import { dirname, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { Kysely } from 'kysely'
+import { type Config, loadConfig } from '../config/load.ts'
+import { openDatabase } from '../db/database.ts'
+import { migrateToLatest } from '../db/migrate.ts'
+import type { Database } from '../db/schema.ts'
+import { bootstrapBrokers } from '../kafka/connection.ts'
+import { ensureTopicsOn, type TopicAction } from '../kafka/topics.ts'
+
+/** The repository root: the CLI lives in <root>/src/cli. */
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
+
+/** A line for the person at the terminal (not a log record). */
+export function say(line: string): void {
+  process.stdout.write(`${line}\n`)
+}
+
+/** A warning for the person at the terminal. */
+export function warn(line: string): void {
+  process.stderr.write(`payrail: warning: ${line}\n`)
+}
+
+export function config(): Config {
+  return loadConfig()
+}
+
+export async function runMigrations(
+  cfg: Config,
+): Promise<{ applied: string[]; current: string[]; safeUrl: string }> {
+  const handle = openDatabase({ url: cfg.DATABASE_URL, poolMax: 2 })
+  try {
+    const result = await migrateToLatest(handle.db, handle.dialect)
+    return { ...result, safeUrl: handle.safeUrl }
+  } finally {
+    await handle.close()
+  }
+}
+
+/** Runs `work` on DATABASE_URL, migrated first, and closes the connection after. */
+export async function withDatabase<T>(work: (db: Kysely<Database>) => Promise<T>): Promise<T> {
+  const handle = openDatabase({ url: config().DATABASE_URL, poolMax: 2 })
+  try {
+    await migrateToLatest(handle.db, handle.dialect)
+    return await work(handle.db)
+  } finally {
+    await handle.close()
+  }
+}
+
+export async function ensurePayrailTopics(cfg: Config): Promise<TopicAction[]> {
+  return ensureTopicsOn({
+    brokers: bootstrapBrokers(cfg),
+    clientId: `${cfg.KAFKA_CLIENT_ID}-admin`,
+    timeoutMs: cfg.KAFKA_REQUEST_TIMEOUT_MS,
+  })
+}
+
+export function describeTopicAction(action: TopicAction): string {
+  switch (action.action) {
+    case 'created':
+      return `created ${action.topic} (${action.partitions} partitions)`
+    case 'unchanged':
+      return `ok      ${action.topic} (${action.partitions} partitions)`
+    case 'grown':
+      return `grew    ${action.topic} from ${action.from} to ${action.partitions} partitions`
+    case 'kept-larger':
+      return `ok      ${action.topic} (${action.partitions} partitions, more than the ${action.wanted} wanted; never lowered)`
+  }
+}

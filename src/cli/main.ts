@@ -1,0 +1,44 @@
+import { Command, CommanderError } from 'commander'
+import { errorCatalog } from '../domain/errors.ts'
+import { registerBench } from './commands/bench.ts'
+import { registerKafka } from './commands/kafka.ts'
+import { registerLedger } from './commands/ledger.ts'
+import { registerMerchant } from './commands/merchant.ts'
+import { registerMigrate } from './commands/migrate.ts'
+import { registerOutbox } from './commands/outbox.ts'
+import { registerRoles } from './commands/roles.ts'
+import { registerTest } from './commands/test.ts'
+import { registerTopics } from './commands/topics.ts'
+import { registerUp } from './commands/up.ts'
+
+const program = new Command('payrail')
+  .description('payrail: payment API, transactional outbox, Kafka relay and workers')
+  .showSuggestionAfterError()
+  .showHelpAfterError('(run `payrail --help` for the list of commands)')
+  .exitOverride()
+
+registerUp(program)
+registerRoles(program)
+registerMerchant(program)
+registerOutbox(program)
+registerLedger(program)
+registerKafka(program)
+registerTopics(program)
+registerMigrate(program)
+registerTest(program)
+registerBench(program)
+
+try {
+  await program.parseAsync(process.argv)
+} catch (error) {
+  if (error instanceof CommanderError) {
+    // Commander already printed its message (unknown command, bad flag, --help).
+    process.exitCode = error.exitCode === 0 ? 0 : 2
+  } else {
+    const code = (error as { code?: unknown })?.code
+    const known = typeof code === 'string' && code in errorCatalog
+    process.stderr.write(`payrail: ${error instanceof Error ? error.message : String(error)}\n`)
+    if (!known && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`)
+    process.exitCode = code === 'USAGE' || code === 'CONFIG_INVALID' ? 2 : 1
+  }
+}

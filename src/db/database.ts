@@ -1,0 +1,170 @@
+import { mkdirSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
+import SQLite from 'better-sqlite3'
+import {
+  CompiledQuery,
+  type DatabaseConnection,
+  Kysely,
+  MysqlDialect,
+  PostgresDialect,
+  SqliteAdapter,
+  SqliteDialect,
+  type SqliteDialectConfig,
+  SqliteDriver,
+  sql,
+} from 'kysely'
+import { createPool as createMysqlPool } from 'mysql2'
+import pg from 'pg'
+import { PayrailError } from '../domain/errors.ts'
+import type { Database } from './schema.ts'
+import { withStatementCache } from './sqlite-statement-cache.ts'
+
+export type DialectName = 'sqlite' | 'mysql' | 'postgres'
+
+export interface DatabaseOptions {
+  /** `sqlite:<path>` (`sqlite::memory:` for a private in-memory one), `mysql://…` / `mariadb://…`, or `postgres://…`. */
+  url: string
+  /** Connections in the pool (MariaDB/MySQL and PostgreSQL). Default: 20. */
+  poolMax?: number
+  /**
+   * Told when an idle pooled connection fails (the server restarted or closed it). The pool
+   * replaces the connection; without a listener such an error would end the process.
+   * Default: a process warning.
+   */
+  onIdleConnectionError?: (error: Error) => void
+}
+
+export interface DatabaseHandle {
+  db: Kysely<Database>
+  dialect: DialectName
+  /** The URL without its password, for logs and status output. */
+  safeUrl: string
+  close: () => Promise<void>
+}
+
+export function dialectOf(url: string): DialectName {
+  if (url.startsWith('sqlite:')) return 'sqlite'
+  if (url.startsWith('mysql://') || url.startsWith('mariadb://')) return 'mysql'
+  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) return 'postgres'
+  throw new PayrailError(
+    'CONFIG_INVALID',
+    `DATABASE_URL must start with sqlite:, mysql://, mariadb:// or postgres:// (got ${redactUrl(url)})`,
+  )
+}
+
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@')
+}
+
+// PostgreSQL sends BIGINT and NUMERIC as strings. payrail's BIGINT columns hold safe integers
+// (minor units, epoch milliseconds), so read them as numbers, per pool rather than globally.
+const PG_INT8 = 20
+const pgTypes = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === PG_INT8) return (value: string) => Number(value)
+    return pg.types.getTypeParser(oid, format as 'text')
+  },
+} as pg.CustomTypesConfig
+
+/**
+ * SQLite's plain BEGIN takes the write lock only at the first write, and a transaction that read
+ * first cannot then wait for it: SQLite answers SQLITE_BUSY at once to avoid a deadlock. Every
+ * payrail transaction writes, so take the lock up front and let busy_timeout queue the writers
+ * of other processes (api, relay and workers share one file under `payrail up`).
+ */
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'))
+  }
+}
+
+/**
+ * SQLite runs DDL inside transactions, but Kysely's adapter says it does not and takes no lock,
+ * so two processes migrating one file could both read "nothing applied" and both run 001. Saying
+ * yes makes the migrator read its state and apply everything inside one BEGIN IMMEDIATE
+ * transaction: the second process waits for the write lock and then finds the work done.
+ */
+class TransactionalDdlSqliteAdapter extends SqliteAdapter {
+  override get supportsTransactionalDdl(): boolean {
+    return true
+  }
+}
+
+class ImmediateSqliteDialect extends SqliteDialect {
+  readonly #config: SqliteDialectConfig
+  constructor(config: SqliteDialectConfig) {
+    super(config)
+    this.#config = config
+  }
+  override createDriver(): SqliteDriver {
+    return new ImmediateSqliteDriver(this.#config)
+  }
+  override createAdapter(): SqliteAdapter {
+    return new TransactionalDdlSqliteAdapter()
+  }
+}
+
+function sqliteDialect(url: string): SqliteDialect {
+  const location = url.slice('sqlite:'.length)
+  const inMemory = location === ':memory:' || location === ''
+  const file = inMemory ? ':memory:' : resolve(location)
+  if (!inMemory) mkdirSync(dirname(file), { recursive: true })
+  return new ImmediateSqliteDialect({
+    database: async () => {
+      const database = new SQLite(file)
+      // WAL lets readers run beside the single writer; busy_timeout makes a second process
+      // wait for the write lock instead of failing at once.
+      database.pragma('journal_mode = WAL')
+      database.pragma('synchronous = NORMAL')
+      database.pragma('busy_timeout = 5000')
+      database.pragma('foreign_keys = ON')
+      return withStatementCache(database)
+    },
+  })
+}
+
+function mysqlDialect(url: string, poolMax: number, onIdleError: (error: Error) => void): MysqlDialect {
+  const parsed = new URL(url.replace(/^mariadb:/, 'mysql:'))
+  const pool = createMysqlPool({
+    host: parsed.hostname,
+    port: Number(parsed.port || 3306),
+    user: decodeURIComponent(parsed.username || 'root'),
+    password: decodeURIComponent(parsed.password),
+    database: parsed.pathname.slice(1) || undefined,
+    connectionLimit: poolMax,
+    // Dates are stored as epoch milliseconds; keep the session in UTC for anything else.
+    timezone: 'Z',
+    supportBigNumbers: true,
+    bigNumberStrings: false,
+  })
+  pool.on('connection', (connection) => connection.on('error', onIdleError))
+  return new MysqlDialect({ pool })
+}
+
+function postgresDialect(url: string, poolMax: number, onIdleError: (error: Error) => void): PostgresDialect {
+  const pool = new pg.Pool({ connectionString: url, max: poolMax, types: pgTypes })
+  pool.on('error', onIdleError)
+  return new PostgresDialect({ pool })
+}
+
+export function openDatabase(options: DatabaseOptions): DatabaseHandle {
+  const dialect = dialectOf(options.url)
+  const poolMax = options.poolMax ?? 20
+  const onIdleError =
+    options.onIdleConnectionError ??
+    ((error: Error) =>
+      process.emitWarning(`idle database connection failed: ${error.message}`, 'PayrailDatabase'))
+  const kyselyDialect =
+    dialect === 'sqlite'
+      ? sqliteDialect(options.url)
+      : dialect === 'mysql'
+        ? mysqlDialect(options.url, poolMax, onIdleError)
+        : postgresDialect(options.url, poolMax, onIdleError)
+  const db = new Kysely<Database>({ dialect: kyselyDialect })
+  return { db, dialect, safeUrl: redactUrl(options.url), close: () => db.destroy() }
+}
+
+/** A cheap round trip, for `/readyz`. */
+export async function pingDatabase(db: Kysely<Database>): Promise<void> {
+  await sql`select 1`.execute(db)
+}

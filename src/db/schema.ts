@@ -1,0 +1,140 @@
+import type { Generated } from 'kysely'
+
+/**
+ * Row types of every table, as Kysely sees them. Times are epoch milliseconds and amounts are
+ * integers in minor units: both are portable across the three dialects and never floats.
+ */
+export interface Database {
+  merchants: MerchantTable
+  api_keys: ApiKeyTable
+  payments: PaymentTable
+  ledger_entries: LedgerEntryTable
+  outbox_events: OutboxEventTable
+  idempotency_records: IdempotencyRecordTable
+  processed_events: ProcessedEventTable
+  authorization_attempts: AuthorizationAttemptTable
+  payment_events: PaymentEventTable
+  outbox_leases: OutboxLeaseTable
+  relay_instances: RelayInstanceTable
+}
+
+export interface MerchantTable {
+  id: string
+  name: string
+  created_at: number
+}
+
+export interface ApiKeyTable {
+  id: string
+  merchant_id: string
+  /** The key's first characters, shown to operators and used to find it for revocation. */
+  prefix: string
+  /** SHA-256 of the whole key; the key itself is never stored. */
+  key_hash: string
+  created_at: number
+  revoked_at: number | null
+}
+
+export interface PaymentTable {
+  id: string
+  merchant_id: string
+  idempotency_key: string | null
+  status: string
+  amount: number
+  currency: string
+  captured_amount: Generated<number>
+  refunded_amount: Generated<number>
+  /** The `sequence` of this payment's latest outbox event. */
+  last_sequence: Generated<number>
+  acquirer_reference: string | null
+  message: string | null
+  created_at: number
+  updated_at: number
+}
+
+export interface LedgerEntryTable {
+  id: string
+  payment_id: string
+  event_id: string
+  debit_account: string
+  credit_account: string
+  amount: number
+  created_at: number
+}
+
+export interface OutboxEventTable {
+  id: Generated<number>
+  event_id: string
+  payment_id: string
+  merchant_id: string
+  sequence: number
+  topic: string
+  event_type: string
+  payload: string
+  headers: string
+  /**
+   * PENDING (waiting for its first send), RETRY (refused by the broker, due again at
+   * `available_at`), PUBLISHED or DEAD (in payment.dlq). A row leaves PENDING only through the relay.
+   */
+  state: Generated<string>
+  attempts: Generated<number>
+  available_at: number
+  last_error: string | null
+  created_at: number
+  published_at: number | null
+  /** The relay bucket of the payment (see outbox/buckets.ts). */
+  bucket: Generated<number>
+}
+
+export interface IdempotencyRecordTable {
+  merchant_id: string
+  idempotency_key: string
+  request_hash: string
+  state: string
+  response_status: number | null
+  response_body: string | null
+  payment_id: string | null
+  created_at: number
+  updated_at: number
+}
+
+export interface ProcessedEventTable {
+  consumer: string
+  event_id: string
+  processed_at: number
+}
+
+export interface AuthorizationAttemptTable {
+  payment_id: string
+  merchant_id: string
+  idempotency_key: string
+  amount: number
+  currency: string
+  /** PENDING until the payment is written (DONE) or the acquirer is known not to have it (ABANDONED). */
+  state: string
+  created_at: number
+  updated_at: number
+}
+
+export interface PaymentEventTable {
+  event_id: string
+  payment_id: string
+  sequence: number
+  event_type: string
+  occurred_at: number
+  data: string
+}
+
+export interface OutboxLeaseTable {
+  bucket: number
+  owner: string | null
+  /** Fencing token: grows with every change of owner. */
+  token: number
+  expires_at: number
+}
+
+export interface RelayInstanceTable {
+  id: string
+  heartbeat_at: number
+  breaker_state: string
+}

@@ -1,0 +1,127 @@
+/**
+ * The one catalog of payrail's error codes. A code is stable: clients, tests and alerts match
+ * on it, never on a class or a message. `status` is the HTTP status it answers with and
+ * `retryable` says whether the same request may succeed later unchanged.
+ */
+export const errorCatalog = {
+  CONFIG_INVALID: { status: 500, retryable: false, title: 'Invalid configuration' },
+  USAGE: { status: 400, retryable: false, title: 'Invalid command usage' },
+
+  // Requests
+  VALIDATION_FAILED: { status: 400, retryable: false, title: 'Invalid request' },
+  UNAUTHORIZED: { status: 401, retryable: false, title: 'Missing or invalid credentials' },
+  MERCHANT_MISMATCH: { status: 403, retryable: false, title: 'The merchant does not match the API key' },
+  NOT_FOUND: { status: 404, retryable: false, title: 'Not found' },
+  PAYLOAD_TOO_LARGE: { status: 413, retryable: false, title: 'Request body too large' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, retryable: false, title: 'Unsupported media type' },
+  UNSUPPORTED_CURRENCY: { status: 422, retryable: false, title: 'Unsupported currency' },
+  AMOUNT_OUT_OF_RANGE: { status: 422, retryable: false, title: 'Amount out of range' },
+  RATE_LIMIT_EXCEEDED: { status: 429, retryable: true, title: 'Too many requests' },
+
+  // Idempotency (DESIGN.md)
+  IDEMPOTENCY_KEY_REUSED: {
+    status: 422,
+    retryable: false,
+    title: 'Idempotency key reused with another request',
+  },
+  REQUEST_IN_PROGRESS: {
+    status: 409,
+    retryable: true,
+    title: 'A request with this idempotency key is in progress',
+  },
+
+  // Payment state machine
+  CAPTURE_CONFLICT: { status: 409, retryable: false, title: 'The payment cannot be captured in its state' },
+  REFUND_CONFLICT: { status: 409, retryable: false, title: 'The payment cannot be refunded in its state' },
+  CAPTURE_EXCEEDS_AUTHORIZED: {
+    status: 422,
+    retryable: false,
+    title: 'Capture exceeds the authorized amount',
+  },
+  REFUND_EXCEEDS_CAPTURED: { status: 422, retryable: false, title: 'Refunds exceed the captured amount' },
+
+  // Workers: an event that can never be applied goes to payment.dlq at once
+  EVENT_INVALID: { status: 422, retryable: false, title: 'The event is not a valid payrail envelope' },
+  EVENT_NOT_APPLICABLE: {
+    status: 409,
+    retryable: false,
+    title: 'The event does not fit the state of its payment',
+  },
+  LEDGER_UNBALANCED: { status: 500, retryable: false, title: 'The ledger does not balance' },
+
+  // Dependencies
+  ACQUIRER_UNAVAILABLE: { status: 503, retryable: true, title: 'The card processor is unavailable' },
+  ACQUIRER_TIMEOUT: { status: 503, retryable: true, title: 'The card processor did not answer in time' },
+  DEPENDENCY_MISSING: { status: 503, retryable: false, title: 'A required program is missing' },
+  KAFKA_UNAVAILABLE: { status: 503, retryable: true, title: 'Kafka is unreachable' },
+  KAFKA_BROKER_START_FAILED: { status: 500, retryable: false, title: 'The local Kafka broker did not start' },
+  DATABASE_UNAVAILABLE: { status: 503, retryable: true, title: 'The database is unreachable' },
+  MIGRATION_FAILED: { status: 500, retryable: false, title: 'A database migration failed' },
+  INTERNAL: { status: 500, retryable: false, title: 'Internal error' },
+
+  // Gateway. 503: the request never reached an upstream, so it can be sent again as is; 504 and
+  // 502: it was sent and may have been processed, so only an idempotent retry is safe.
+  UPSTREAM_UNAVAILABLE: {
+    status: 503,
+    retryable: true,
+    title: 'The upstream service could not be reached; the request was not sent',
+  },
+  NO_HEALTHY_UPSTREAM: {
+    status: 503,
+    retryable: true,
+    title: 'No healthy upstream instance; the request was not sent',
+  },
+  UPSTREAM_ACQUIRE_TIMEOUT: {
+    status: 503,
+    retryable: true,
+    title: 'No upstream connection became free in time; the request was not sent',
+  },
+  UPSTREAM_QUEUE_FULL: {
+    status: 503,
+    retryable: true,
+    title: 'Too many requests are waiting for an upstream connection; the request was not sent',
+  },
+  UPSTREAM_TIMEOUT: {
+    status: 504,
+    retryable: true,
+    title: 'The upstream service did not answer in time; the request may have been processed',
+  },
+  UPSTREAM_CONNECTION_RESET: {
+    status: 502,
+    retryable: true,
+    title: 'The upstream connection failed after the request was sent; it may have been processed',
+  },
+  RATE_LIMITER_UNAVAILABLE: {
+    status: 503,
+    retryable: true,
+    title: 'The rate limiter is unreachable and configured to fail closed',
+  },
+} as const satisfies Record<string, { status: number; retryable: boolean; title: string }>
+
+export type ErrorCode = keyof typeof errorCatalog
+
+/** An error with a catalog code; `details` carries fields safe to show to the caller. */
+export class PayrailError extends Error {
+  readonly code: ErrorCode
+  readonly status: number
+  readonly retryable: boolean
+  readonly details: Record<string, unknown>
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { cause?: unknown; details?: Record<string, unknown> } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = 'PayrailError'
+    this.code = code
+    this.status = errorCatalog[code].status
+    this.retryable = errorCatalog[code].retryable
+    this.details = options.details ?? {}
+  }
+}
+
+/** Matches on the stable code, so that errors from other modules or realms compare correctly. */
+export function hasErrorCode(error: unknown, code: ErrorCode): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === code
+}

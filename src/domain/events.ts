@@ -1,0 +1,32 @@
+import { TOPICS } from '../kafka/topics.ts'
+
+export const EVENT_TYPES = [
+  'PAYMENT_AUTHORIZED',
+  'PAYMENT_CAPTURE_REQUESTED',
+  'PAYMENT_CAPTURED',
+  'PAYMENT_REFUND_REQUESTED',
+  'PAYMENT_REFUNDED',
+] as const
+
+export type EventType = (typeof EVENT_TYPES)[number]
+
+export const topicOf: Record<EventType, string> = {
+  PAYMENT_AUTHORIZED: TOPICS.authorized.name,
+  PAYMENT_CAPTURE_REQUESTED: TOPICS.captureRequested.name,
+  PAYMENT_CAPTURED: TOPICS.captured.name,
+  PAYMENT_REFUND_REQUESTED: TOPICS.refundRequested.name,
+  PAYMENT_REFUNDED: TOPICS.refunded.name,
+}
+
+/** The JSON value of every Kafka record payrail publishes (DESIGN.md). */
+export interface EventEnvelope<Data = Record<string, unknown>> {
+  eventId: string
+  type: EventType
+  paymentId: string
+  merchantId: string
+  /** ISO 8601, UTC. */
+  occurredAt: string
+  /** 1, 2, 3… per payment, in the order the changes committed. */
+  sequence: number
+  data: Data
+}

@@ -1,0 +1,63 @@
+import { PayrailError } from '../domain/errors.ts'
+
+/** What a request does, for rate limits: one token bucket per API key and operation. */
+export type Operation = 'authorize' | 'capture' | 'refund' | 'read'
+
+/**
+ * Route ids are the only route names in metrics and logs: a small fixed set, never raw paths
+ * (payment ids would make every request its own time series).
+ */
+export const ROUTE_IDS = [
+  'payments.authorize',
+  'payments.capture',
+  'payments.refund',
+  'payments.read',
+  'payments.other',
+  'admin',
+  'openapi',
+] as const
+export type RouteId = (typeof ROUTE_IDS)[number]
+
+export interface RouteMatch {
+  id: RouteId
+  /** The rate-limit bucket, or undefined when the route is not limited per key. */
+  operation: Operation | undefined
+}
+
+const READ: RouteMatch = { id: 'payments.read', operation: 'read' }
+const AUTHORIZE: RouteMatch = { id: 'payments.authorize', operation: 'authorize' }
+const CAPTURE: RouteMatch = { id: 'payments.capture', operation: 'capture' }
+const REFUND: RouteMatch = { id: 'payments.refund', operation: 'refund' }
+const OTHER: RouteMatch = { id: 'payments.other', operation: 'read' }
+const ADMIN: RouteMatch = { id: 'admin', operation: undefined }
+const OPENAPI: RouteMatch = { id: 'openapi', operation: undefined }
+
+/** Classifies a request the gateway forwards; `path` is without its query string. */
+export function matchRoute(method: string, path: string): RouteMatch {
+  if (path.startsWith('/api/admin/')) return ADMIN
+  if (path === '/api/openapi.json') return OPENAPI
+  if (method === 'GET' || method === 'HEAD') return READ
+  if (method === 'POST') {
+    if (path === '/api/payments/authorize') return AUTHORIZE
+    if (path.startsWith('/api/payments/capture/')) return CAPTURE
+    if (path.startsWith('/api/payments/refund/')) return REFUND
+  }
+  // Anything else still costs the upstream a request, so it draws on the read bucket.
+  return OTHER
+}
+
+/** Checks per-route timeout overrides against the known route ids, so a typo stops start-up. */
+export function checkRouteTimeouts(overrides: Record<string, number>): Partial<Record<RouteId, number>> {
+  for (const [route, ms] of Object.entries(overrides)) {
+    if (!(ROUTE_IDS as readonly string[]).includes(route)) {
+      throw new PayrailError(
+        'CONFIG_INVALID',
+        `GATEWAY_ROUTE_TIMEOUTS names an unknown route ${JSON.stringify(route)}; routes are ${ROUTE_IDS.join(', ')}`,
+      )
+    }
+    if (!Number.isInteger(ms) || ms < 1) {
+      throw new PayrailError('CONFIG_INVALID', `GATEWAY_ROUTE_TIMEOUTS ${route}=${ms}: must be at least 1 ms`)
+    }
+  }
+  return overrides as Partial<Record<RouteId, number>>
+}

@@ -1,0 +1,128 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { Admin } from '@platformatic/kafka'
+import { PayrailError } from '../domain/errors.ts'
+import { type AdminClientOptions, createAdmin } from './connection.ts'
+import { hasProtocolError, isKafkaOutage } from './errors.ts'
+
+/** The topics of DESIGN.md and their partition counts. */
+export const TOPICS = {
+  authorized: { name: 'payment.authorized', partitions: 6, eventType: 'PAYMENT_AUTHORIZED' },
+  captureRequested: {
+    name: 'payment.capture-requested',
+    partitions: 6,
+    eventType: 'PAYMENT_CAPTURE_REQUESTED',
+  },
+  captured: { name: 'payment.captured', partitions: 6, eventType: 'PAYMENT_CAPTURED' },
+  refundRequested: { name: 'payment.refund-requested', partitions: 6, eventType: 'PAYMENT_REFUND_REQUESTED' },
+  refunded: { name: 'payment.refunded', partitions: 6, eventType: 'PAYMENT_REFUNDED' },
+  dlq: { name: 'payment.dlq', partitions: 3, eventType: null },
+} as const
+
+export interface TopicSpec {
+  name: string
+  partitions: number
+}
+
+export type TopicAction =
+  | { topic: string; action: 'created'; partitions: number }
+  | { topic: string; action: 'unchanged'; partitions: number }
+  | { topic: string; action: 'grown'; from: number; partitions: number }
+  | { topic: string; action: 'kept-larger'; partitions: number; wanted: number }
+
+export const payrailTopics: TopicSpec[] = Object.values(TOPICS)
+
+/** How long `ensureTopics` waits for the metadata to show the topics it created or grew. */
+const METADATA_WAIT_MS = 15_000
+
+/**
+ * Makes every topic exist with at least its partition count. A topic with fewer partitions is
+ * grown (this moves keys to other partitions, so the caller warns); one with more is left
+ * alone, since Kafka cannot shrink a topic and more partitions break nothing.
+ *
+ * Returns only once the metadata shows every change: the controller acknowledges a change
+ * before the brokers' metadata caches have it, and a producer that started with the old
+ * partition count would hash keys onto partitions they will not stay on.
+ */
+export async function ensureTopics(admin: Admin, specs: TopicSpec[] = payrailTopics): Promise<TopicAction[]> {
+  const actions = await applyTopicSpecs(admin, specs)
+  const changed = actions.filter((action) => action.action === 'created' || action.action === 'grown')
+  if (changed.length > 0) await awaitPartitions(admin, changed, METADATA_WAIT_MS)
+  return actions
+}
+
+async function applyTopicSpecs(admin: Admin, specs: TopicSpec[]): Promise<TopicAction[]> {
+  const existing = new Set(await admin.listTopics())
+  const actions: TopicAction[] = []
+  const missing = specs.filter((spec) => !existing.has(spec.name))
+  for (const spec of missing) {
+    try {
+      await admin.createTopics({ topics: [spec.name], partitions: spec.partitions, replicas: -1 })
+      actions.push({ topic: spec.name, action: 'created', partitions: spec.partitions })
+    } catch (error) {
+      // Another process may have created it between listTopics and here: treat it as existing.
+      if (!isTopicAlreadyExists(error)) throw error
+      existing.add(spec.name)
+    }
+  }
+  const present = specs.filter((spec) => existing.has(spec.name))
+  if (present.length === 0) return actions
+  const described = await admin.metadata({ topics: present.map((spec) => spec.name), forceUpdate: true })
+  for (const spec of present) {
+    const count = described.topics.get(spec.name)?.partitionsCount ?? 0
+    if (count < spec.partitions) {
+      // No assignments: the controller places the new partitions itself.
+      await admin.createPartitions({
+        topics: [{ name: spec.name, count: spec.partitions, assignments: null }],
+      })
+      actions.push({ topic: spec.name, action: 'grown', from: count, partitions: spec.partitions })
+    } else if (count > spec.partitions) {
+      actions.push({ topic: spec.name, action: 'kept-larger', partitions: count, wanted: spec.partitions })
+    } else {
+      actions.push({ topic: spec.name, action: 'unchanged', partitions: count })
+    }
+  }
+  return actions
+}
+
+async function awaitPartitions(
+  admin: Admin,
+  wanted: { topic: string; partitions: number }[],
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    let behind = wanted
+    try {
+      const metadata = await admin.metadata({ topics: wanted.map((w) => w.topic), forceUpdate: true })
+      behind = wanted.filter((w) => (metadata.topics.get(w.topic)?.partitionsCount ?? 0) < w.partitions)
+    } catch (error) {
+      // A broker that has not yet heard of a new topic says so: that is the wait, not a failure.
+      if (!hasProtocolError(error, 'UNKNOWN_TOPIC_OR_PARTITION') && !isKafkaOutage(error)) throw error
+    }
+    if (behind.length === 0) return
+    if (Date.now() >= deadline) {
+      throw new PayrailError(
+        'KAFKA_UNAVAILABLE',
+        `the cluster metadata did not show the new partitions of ${behind.map((w) => w.topic).join(', ')} within ${timeoutMs} ms`,
+      )
+    }
+    await sleep(100)
+  }
+}
+
+function isTopicAlreadyExists(error: unknown): boolean {
+  return hasProtocolError(error, 'TOPIC_ALREADY_EXISTS')
+}
+
+/** `ensureTopics` with an admin client of its own (3 connection attempts unless told otherwise), closed after. */
+export async function ensureTopicsOn(
+  options: AdminClientOptions,
+  specs: TopicSpec[] = payrailTopics,
+): Promise<TopicAction[]> {
+  const admin = createAdmin({ retries: 3, ...options })
+  try {
+    return await ensureTopics(admin, specs)
+  } finally {
+    await admin.close()
+  }
+}

@@ -1,0 +1,130 @@
+import { randomBytes } from 'node:crypto'
+import type { Transaction } from 'kysely'
+import type { Database } from '../db/schema.ts'
+import type { EventEnvelope, EventType } from '../domain/events.ts'
+import { topicOf } from '../domain/events.ts'
+import { newId } from '../domain/ids.ts'
+import { bucketOf } from './buckets.ts'
+
+export interface NewEvent {
+  type: EventType
+  paymentId: string
+  merchantId: string
+  data: Record<string, unknown>
+  /** W3C trace context of the request that caused the event; a new trace when absent. */
+  traceparent?: string | undefined
+}
+
+/** An outbox row as written, for the after-commit hand-off to the relay. */
+export interface OutboxRecord {
+  id: number
+  eventId: string
+  paymentId: string
+  sequence: number
+  topic: string
+  /** The JSON envelope, exactly as it will be published. */
+  payload: string
+  headers: Record<string, string>
+  createdAt: number
+  bucket: number
+}
+
+const TRACEPARENT = /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/
+
+export function newTraceparent(): string {
+  return `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`
+}
+
+/**
+ * Appends one event to the outbox inside the caller's transaction, so that it commits or rolls
+ * back with the change it describes. The payment's next `sequence` is taken by incrementing
+ * `payments.last_sequence`, which also locks the payment row until commit: two transactions on
+ * one payment can never write the same sequence or commit them out of order.
+ * The event also goes to `payment_events`, the payment's timeline, which outlives the outbox row.
+ * Used by the API and by the workers for their own events.
+ */
+export async function appendEvent(
+  trx: Transaction<Database>,
+  event: NewEvent,
+  now: number,
+): Promise<OutboxRecord> {
+  await trx
+    .updateTable('payments')
+    .set((eb) => ({ last_sequence: eb('last_sequence', '+', 1) }))
+    .where('id', '=', event.paymentId)
+    .executeTakeFirstOrThrow()
+  const { last_sequence: sequence } = await trx
+    .selectFrom('payments')
+    .select('last_sequence')
+    .where('id', '=', event.paymentId)
+    .executeTakeFirstOrThrow()
+
+  const eventId = newId()
+  const envelope: EventEnvelope = {
+    eventId,
+    type: event.type,
+    paymentId: event.paymentId,
+    merchantId: event.merchantId,
+    occurredAt: new Date(now).toISOString(),
+    sequence,
+    data: event.data,
+  }
+  const payload = JSON.stringify(envelope)
+  const traceparent =
+    event.traceparent !== undefined && TRACEPARENT.test(event.traceparent)
+      ? event.traceparent
+      : newTraceparent()
+  const headers = { 'event-id': eventId, 'event-type': event.type, traceparent }
+  const topic = topicOf[event.type]
+
+  const inserted = await trx
+    .insertInto('outbox_events')
+    .values({
+      event_id: eventId,
+      payment_id: event.paymentId,
+      merchant_id: event.merchantId,
+      sequence,
+      topic,
+      event_type: event.type,
+      payload,
+      headers: JSON.stringify(headers),
+      available_at: now,
+      created_at: now,
+      bucket: bucketOf(event.paymentId),
+    })
+    .executeTakeFirstOrThrow()
+  await trx
+    .insertInto('payment_events')
+    .values({
+      event_id: eventId,
+      payment_id: event.paymentId,
+      sequence,
+      event_type: event.type,
+      occurred_at: now,
+      data: JSON.stringify(event.data),
+    })
+    .execute()
+  // SQLite and MariaDB report the new id; PostgreSQL reports it only through RETURNING, which
+  // MySQL lacks, so there it is read back by the unique event id.
+  const id =
+    inserted.insertId !== undefined
+      ? Number(inserted.insertId)
+      : (
+          await trx
+            .selectFrom('outbox_events')
+            .select('id')
+            .where('event_id', '=', eventId)
+            .executeTakeFirstOrThrow()
+        ).id
+  return {
+    id,
+    eventId,
+    paymentId: event.paymentId,
+    sequence,
+    topic,
+    payload,
+    headers,
+    createdAt: now,
+    bucket: bucketOf(event.paymentId),
+  }
+}

@@ -1,0 +1,206 @@
+import type { Config } from '../../config/load.ts'
+import { PayrailError } from '../../domain/errors.ts'
+import { bootstrapBrokers } from '../../kafka/connection.ts'
+import { TOPICS } from '../../kafka/topics.ts'
+import type { Logger } from '../../observability/logger.ts'
+import type { DeadLetterSink } from './dead-letter.ts'
+import { type ConsumerObserver, noopObserver } from './observer.ts'
+import type { ConsumedRecord } from './record.ts'
+import { defaultIsOutage } from './retry-policy.ts'
+
+/** A commit's time limit; a rebalance may spend `revokeTimeoutMs` plus this before rejoining. */
+export const COMMIT_TIMEOUT_MS = 5000
+
+/**
+ * Handles one record. Resolving means done (the record counts as finished and its offset may be
+ * committed); it may resolve with an outcome name for the `processed` metric (`duplicate`,
+ * `declined`…), else the outcome is `ok`. Rejecting means failed: the record is retried, or
+ * dead-lettered (see `maxAttempts`, `isOutage`). The signal aborts when the consumer gives the
+ * record up (stop or rebalance deadline passed): stop soon, the record will be delivered again.
+ * Delivery is at least once, so a handler must tolerate seeing a record twice.
+ */
+export type RecordHandler = (record: ConsumedRecord, signal: AbortSignal) => Promise<unknown>
+
+export interface KeyedConsumerOptions {
+  /** Bootstrap brokers, e.g. `bootstrapBrokers(config)`. */
+  brokers: string[]
+  /** The consumer group: its members share the topics' partitions, and it owns the committed offsets. */
+  groupId: string
+  /** The topics to consume. */
+  topics: string[]
+  handler: RecordHandler
+  logger: Logger
+  /** Names the consumer in logs, in the metrics' `handler` label and in the `failed-by` dead-letter header. Default: `groupId`. */
+  name?: string
+  /** Kafka client id. Default: `payrail` (KAFKA_CLIENT_ID). */
+  clientId?: string
+  /** Receives the consumer's measurements (`createConsumerMetrics` for Prometheus). Default: none. */
+  observer?: ConsumerObserver
+  /** Records in flight or queued behind their key, at most; fetching pauses at this many. Default: 256 (WORKER_CONCURRENCY). */
+  concurrency?: number
+  /** Failed attempts (outages not counted) after which a record is dead-lettered. Default: 10 (WORKER_MAX_ATTEMPTS). */
+  maxAttempts?: number
+  /** Wait before the first retry of a failed record; doubles per attempt, with jitter. Default: 500 ms. */
+  retryDelayMs?: number
+  /** Longest wait between two attempts. Default: 30000 ms. */
+  retryMaxDelayMs?: number
+  /** Wait before trying a record again after an outage error; doubles while the outage lasts, with jitter. Default: 1000 ms. */
+  outageDelayMs?: number
+  /** Longest wait between two tries during an outage (they go on as long as the outage does). Default: 30000 ms. */
+  outageMaxDelayMs?: number
+  /** Whether an error means a dependency is down rather than the record being bad: such failures never use up attempts nor dead-letter. Default: `defaultIsOutage`. */
+  isOutage?: (error: unknown) => boolean
+  /** Where records that failed for good go. Default: `payment.dlq`. */
+  deadLetterTopic?: string
+  /** Sends the dead letters. Default: a `KafkaDeadLetterSink` on `brokers` and `deadLetterTopic`. */
+  deadLetterSink?: DeadLetterSink
+  /** Where a partition without a committed offset starts. Default: `earliest` (nothing published before the group existed is skipped). */
+  startFrom?: 'earliest' | 'latest'
+  /** How often finished offsets are committed (they also are on rebalance and stop). Default: 1000 ms. */
+  commitIntervalMs?: number
+  /** How long `close()` lets the records already taken (running or queued behind their key) finish before aborting them, and a rebalance under way finish before the last commit (past it, what finished since the previous commit is delivered again). Default: 10000 ms. */
+  closeTimeoutMs?: number
+  /** Same on a rebalance, for the records of revoked partitions (the other members wait meanwhile); at most `sessionTimeoutMs` minus 5000 ms. Default: 10000 ms. */
+  revokeTimeoutMs?: number
+  /** The group forgets a member silent for this long and moves its partitions. Default: 30000 ms. */
+  sessionTimeoutMs?: number
+  /** How long the group waits for its members to rejoin during a rebalance; at least `sessionTimeoutMs`. Default: 60000 ms. */
+  rebalanceTimeoutMs?: number
+  /** Heartbeat period; below `sessionTimeoutMs`. Default: 3000 ms. */
+  heartbeatIntervalMs?: number
+  /** Longest time the broker holds a fetch that has no records yet. Default: 500 ms. */
+  fetchMaxWaitMs?: number
+  /** Most bytes one fetch returns. Default: 1048576 (1 MiB). */
+  fetchMaxBytes?: number
+  /** How often the lag per partition is measured. Default: 10000 ms. */
+  lagIntervalMs?: number
+  /** First wait before reconnecting after the Kafka session failed (doubles up to 30 s). Default: 1000 ms. */
+  restartDelayMs?: number
+  /** Random numbers in [0, 1) for the jitter. Default: `Math.random`. */
+  random?: () => number
+}
+
+export type ResolvedConsumerOptions = Required<Omit<KeyedConsumerOptions, 'deadLetterSink'>> & {
+  deadLetterSink: DeadLetterSink | undefined
+}
+
+/** The options that come from payrail's configuration (KAFKA_BROKERS, KAFKA_CLIENT_ID, WORKER_CONCURRENCY, WORKER_MAX_ATTEMPTS). */
+export function consumerOptionsFromConfig(
+  config: Pick<Config, 'KAFKA_BROKERS' | 'KAFKA_CLIENT_ID' | 'WORKER_CONCURRENCY' | 'WORKER_MAX_ATTEMPTS'>,
+): Pick<KeyedConsumerOptions, 'brokers' | 'clientId' | 'concurrency' | 'maxAttempts'> {
+  return {
+    brokers: bootstrapBrokers(config),
+    clientId: config.KAFKA_CLIENT_ID,
+    concurrency: config.WORKER_CONCURRENCY,
+    maxAttempts: config.WORKER_MAX_ATTEMPTS,
+  }
+}
+
+/** Applies the defaults and checks every option; throws CONFIG_INVALID naming each bad one. */
+export function resolveConsumerOptions(options: KeyedConsumerOptions): ResolvedConsumerOptions {
+  const resolved: ResolvedConsumerOptions = {
+    brokers: options.brokers,
+    groupId: options.groupId,
+    topics: options.topics,
+    handler: options.handler,
+    logger: options.logger,
+    name: options.name ?? options.groupId,
+    clientId: options.clientId ?? 'payrail',
+    observer: options.observer ?? noopObserver,
+    concurrency: options.concurrency ?? 256,
+    maxAttempts: options.maxAttempts ?? 10,
+    retryDelayMs: options.retryDelayMs ?? 500,
+    retryMaxDelayMs: options.retryMaxDelayMs ?? 30_000,
+    outageDelayMs: options.outageDelayMs ?? 1000,
+    outageMaxDelayMs: options.outageMaxDelayMs ?? 30_000,
+    isOutage: options.isOutage ?? defaultIsOutage,
+    deadLetterTopic: options.deadLetterTopic ?? TOPICS.dlq.name,
+    deadLetterSink: options.deadLetterSink,
+    startFrom: options.startFrom ?? 'earliest',
+    commitIntervalMs: options.commitIntervalMs ?? 1000,
+    closeTimeoutMs: options.closeTimeoutMs ?? 10_000,
+    revokeTimeoutMs: options.revokeTimeoutMs ?? 10_000,
+    sessionTimeoutMs: options.sessionTimeoutMs ?? 30_000,
+    rebalanceTimeoutMs: options.rebalanceTimeoutMs ?? 60_000,
+    heartbeatIntervalMs: options.heartbeatIntervalMs ?? 3000,
+    fetchMaxWaitMs: options.fetchMaxWaitMs ?? 500,
+    fetchMaxBytes: options.fetchMaxBytes ?? 1_048_576,
+    lagIntervalMs: options.lagIntervalMs ?? 10_000,
+    restartDelayMs: options.restartDelayMs ?? 1000,
+    random: options.random ?? Math.random,
+  }
+
+  const problems: string[] = []
+  const check = (ok: boolean, problem: string) => {
+    if (!ok) problems.push(problem)
+  }
+  const text = (value: unknown) => typeof value === 'string' && value.trim() !== ''
+  const whole = (value: number, min: number) => Number.isSafeInteger(value) && value >= min
+  check(
+    Array.isArray(resolved.brokers) &&
+      resolved.brokers.length > 0 &&
+      resolved.brokers.every((broker) => /^[^\s,:]+:\d+$/.test(broker)),
+    'brokers must be a non-empty list of host:port',
+  )
+  check(text(resolved.groupId), 'groupId must be a non-empty string')
+  check(
+    Array.isArray(resolved.topics) && resolved.topics.length > 0 && resolved.topics.every(text),
+    'topics must be a non-empty list of topic names',
+  )
+  check(typeof resolved.handler === 'function', 'handler must be a function')
+  check(typeof resolved.isOutage === 'function', 'isOutage must be a function')
+  check(typeof resolved.random === 'function', 'random must be a function')
+  check(typeof resolved.logger?.child === 'function', 'logger must be a pino logger')
+  check(text(resolved.name), 'name must be a non-empty string')
+  check(text(resolved.clientId), 'clientId must be a non-empty string')
+  check(text(resolved.deadLetterTopic), 'deadLetterTopic must be a non-empty string')
+  check(
+    resolved.deadLetterSink === undefined || typeof resolved.deadLetterSink.send === 'function',
+    'deadLetterSink must have a send method',
+  )
+  check(
+    resolved.startFrom === 'earliest' || resolved.startFrom === 'latest',
+    'startFrom must be earliest or latest',
+  )
+  check(whole(resolved.concurrency, 1), 'concurrency must be a whole number of at least 1')
+  check(whole(resolved.maxAttempts, 1), 'maxAttempts must be a whole number of at least 1')
+  const durations = {
+    retryDelayMs: 0,
+    retryMaxDelayMs: 0,
+    outageDelayMs: 1,
+    outageMaxDelayMs: 1,
+    commitIntervalMs: 10,
+    closeTimeoutMs: 0,
+    revokeTimeoutMs: 0,
+    sessionTimeoutMs: 1,
+    rebalanceTimeoutMs: 1,
+    heartbeatIntervalMs: 1,
+    fetchMaxWaitMs: 0,
+    fetchMaxBytes: 1024,
+    lagIntervalMs: 100,
+    restartDelayMs: 1,
+  } as const
+  for (const [name, min] of Object.entries(durations) as [keyof typeof durations, number][]) {
+    check(whole(resolved[name], min), `${name} must be a whole number of at least ${min}`)
+  }
+  check(resolved.retryDelayMs <= resolved.retryMaxDelayMs, 'retryDelayMs must not exceed retryMaxDelayMs')
+  check(resolved.outageDelayMs <= resolved.outageMaxDelayMs, 'outageDelayMs must not exceed outageMaxDelayMs')
+  // While a rebalance waits for the revoked partitions' records and their commit (up to
+  // COMMIT_TIMEOUT_MS), this member sends no heartbeat: the group must not forget it meanwhile.
+  check(
+    resolved.revokeTimeoutMs + COMMIT_TIMEOUT_MS <= resolved.sessionTimeoutMs,
+    `revokeTimeoutMs plus ${COMMIT_TIMEOUT_MS} ms (the commit) must not exceed sessionTimeoutMs`,
+  )
+  check(
+    resolved.sessionTimeoutMs <= resolved.rebalanceTimeoutMs,
+    'rebalanceTimeoutMs must be at least sessionTimeoutMs',
+  )
+  check(
+    resolved.heartbeatIntervalMs < resolved.sessionTimeoutMs,
+    'heartbeatIntervalMs must be below sessionTimeoutMs',
+  )
+  if (problems.length > 0) {
+    throw new PayrailError('CONFIG_INVALID', `invalid consumer options: ${problems.join('; ')}`)
+  }
+  return resolved
+}

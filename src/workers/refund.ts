@@ -1,0 +1,108 @@
+import type { AcquirerClient } from '../acquirer/client.ts'
+import type { DatabaseHandle } from '../db/database.ts'
+import { PayrailError } from '../domain/errors.ts'
+import type { OutboxDispatcher } from '../outbox/dispatcher.ts'
+import { appendEvent, type OutboxRecord } from '../outbox/writer.ts'
+import { parseEnvelope } from './envelope.ts'
+import { alreadyApplied, applyOnce } from './inbox.ts'
+
+export const REFUND_CONSUMER = 'refund'
+
+export interface RefundOptions {
+  database: DatabaseHandle
+  acquirer: Pick<AcquirerClient, 'refund'>
+  /** After-commit hand-off of the PAYMENT_REFUNDED rows; without one they wait for the relay's poll. */
+  dispatcher?: OutboxDispatcher
+  now?: () => number
+}
+
+export type RefundOutcome = 'refunded' | 'partially_refunded' | 'refund_failed' | 'duplicate'
+
+/**
+ * payment.refund-requested → the acquirer's refund → PARTIAL_REFUNDED or REFUNDED (with its
+ * PAYMENT_REFUNDED event) or REFUND_FAILED, in one transaction with the inbox row. The refund
+ * reference is the request event's id: stable across redeliveries, new for every refund of the
+ * payment, so a retry never refunds twice and a second refund is not mistaken for the first.
+ */
+export class RefundHandler {
+  readonly #options: RefundOptions
+  readonly #now: () => number
+
+  constructor(options: RefundOptions) {
+    this.#options = options
+    this.#now = options.now ?? Date.now
+  }
+
+  async handle(value: string | undefined): Promise<RefundOutcome> {
+    const event = parseEnvelope(value, ['PAYMENT_REFUND_REQUESTED'])
+    const { db } = this.#options.database
+    if (await alreadyApplied(db, REFUND_CONSUMER, event.eventId)) return 'duplicate'
+    const payment = await db
+      .selectFrom('payments')
+      .select(['status', 'merchant_id'])
+      .where('id', '=', event.paymentId)
+      .executeTakeFirst()
+    if (payment?.status !== 'REFUND_REQUESTED') {
+      // A twin delivery (another worker, mid-rebalance) may have applied it since the check above.
+      if (await alreadyApplied(db, REFUND_CONSUMER, event.eventId)) return 'duplicate'
+      throw new PayrailError(
+        'EVENT_NOT_APPLICABLE',
+        `payment ${event.paymentId} is ${payment?.status ?? 'unknown'}, not REFUND_REQUESTED`,
+      )
+    }
+    const result = await this.#options.acquirer.refund({
+      reference: event.eventId,
+      amount: event.data.amount,
+      currency: event.data.currency,
+    })
+    const now = this.#now()
+    const applied = await applyOnce(db, REFUND_CONSUMER, event.eventId, now, async (trx) => {
+      const current = await trx
+        .selectFrom('payments')
+        .select(['status', 'captured_amount', 'refunded_amount'])
+        .where('id', '=', event.paymentId)
+        .executeTakeFirstOrThrow()
+      if (current.status !== 'REFUND_REQUESTED')
+        throw new PayrailError(
+          'EVENT_NOT_APPLICABLE',
+          `payment ${event.paymentId} left REFUND_REQUESTED meanwhile`,
+        )
+      if (!result.refunded) {
+        await trx
+          .updateTable('payments')
+          .set({
+            status: 'REFUND_FAILED',
+            message: result.failureReason ?? 'refund declined',
+            updated_at: now,
+          })
+          .where('id', '=', event.paymentId)
+          .execute()
+        return { outcome: 'refund_failed' as const, records: [] as OutboxRecord[] }
+      }
+      const refunded = Number(current.refunded_amount) + event.data.amount
+      const status = refunded >= Number(current.captured_amount) ? 'REFUNDED' : 'PARTIAL_REFUNDED'
+      await trx
+        .updateTable('payments')
+        .set({ status, refunded_amount: refunded, message: null, updated_at: now })
+        .where('id', '=', event.paymentId)
+        .execute()
+      const record = await appendEvent(
+        trx,
+        {
+          type: 'PAYMENT_REFUNDED',
+          paymentId: event.paymentId,
+          merchantId: payment.merchant_id,
+          data: { amount: event.data.amount, currency: event.data.currency, refundedAmount: refunded },
+        },
+        now,
+      )
+      return {
+        outcome: status === 'REFUNDED' ? ('refunded' as const) : ('partially_refunded' as const),
+        records: [record],
+      }
+    })
+    if (applied.duplicate) return 'duplicate'
+    this.#options.dispatcher?.handOff(applied.result.records)
+    return applied.result.outcome
+  }
+}

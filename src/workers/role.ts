@@ -1,0 +1,161 @@
+import { AcquirerClient } from '../acquirer/client.ts'
+import { createAcquirerBreakerGauge } from '../acquirer/metrics.ts'
+import type { RunningRole } from '../api/role.ts'
+import type { Config } from '../config/load.ts'
+import { pingDatabase } from '../db/database.ts'
+import { migrateToLatest } from '../db/migrate.ts'
+import { openRoleDatabase } from '../db/role-database.ts'
+import { hasErrorCode, PayrailError } from '../domain/errors.ts'
+import { bootstrapBrokers, probeCluster } from '../kafka/connection.ts'
+import { ensureTopicsOn, TOPICS } from '../kafka/topics.ts'
+import { startOperationalServer } from '../observability/health.ts'
+import type { Logger } from '../observability/logger.ts'
+import { createMetricsRegistry } from '../observability/metrics.ts'
+import { shutdownInOrder } from '../observability/shutdown.ts'
+import {
+  type ConsumedRecord,
+  consumerOptionsFromConfig,
+  createConsumerMetrics,
+  defaultIsOutage,
+  KeyedConsumer,
+} from './consumer/index.ts'
+import { LedgerHandler } from './ledger.ts'
+import { RefundHandler } from './refund.ts'
+import { SettlementHandler } from './settlement.ts'
+
+export const WORKER_HANDLERS = ['settlement', 'refund', 'ledger'] as const
+export type WorkerHandler = (typeof WORKER_HANDLERS)[number]
+
+/** The topics each handler consumes. */
+const TOPICS_OF: Record<WorkerHandler, string[]> = {
+  settlement: [TOPICS.captureRequested.name],
+  refund: [TOPICS.refundRequested.name],
+  ledger: [TOPICS.captured.name, TOPICS.refunded.name],
+}
+
+/** Parses `settlement,refund,ledger` (any subset); names the unknown ones. */
+export function parseHandlers(list: string | undefined): WorkerHandler[] {
+  if (list === undefined || list.trim() === '') return [...WORKER_HANDLERS]
+  const names = list.split(',').map((name) => name.trim())
+  const unknown = names.filter((name) => !WORKER_HANDLERS.includes(name as WorkerHandler))
+  if (unknown.length > 0 || names.length === 0)
+    throw new PayrailError(
+      'USAGE',
+      `unknown worker handler ${unknown.map((name) => JSON.stringify(name)).join(', ')}: choose from ${WORKER_HANDLERS.join(', ')}`,
+    )
+  return [...new Set(names as WorkerHandler[])]
+}
+
+/**
+ * A slow acquirer is an outage too: a settle that timed out may have happened, and the retry
+ * with the same reference gets the acquirer's first answer, so it waits without using attempts.
+ */
+function isOutage(error: unknown): boolean {
+  return defaultIsOutage(error) || hasErrorCode(error, 'ACQUIRER_TIMEOUT')
+}
+
+/**
+ * `payrail worker [settlement,refund,ledger]`: one key-ordered consumer group per handler, each
+ * record applied once through the inbox; health and metrics on WORKER_METRICS_PORT.
+ */
+export async function startWorkerRole(
+  config: Config,
+  logger: Logger,
+  handlers: readonly WorkerHandler[] = WORKER_HANDLERS,
+): Promise<RunningRole> {
+  const database = openRoleDatabase(config, logger)
+  await migrateToLatest(database.db, database.dialect)
+  const brokers = bootstrapBrokers(config)
+  await ensureTopicsOn({ brokers, clientId: `${config.KAFKA_CLIENT_ID}-worker-admin` })
+
+  const registry = createMetricsRegistry('worker')
+  const needsAcquirer = handlers.includes('settlement') || handlers.includes('refund')
+  const acquirer = needsAcquirer
+    ? new AcquirerClient({
+        url: config.ACQUIRER_URL,
+        authorizeTimeoutMs: config.ACQUIRER_AUTH_TIMEOUT_MS,
+        settleTimeoutMs: config.ACQUIRER_SETTLE_TIMEOUT_MS,
+        // One connection per record the consumers may run at once, so records never queue for one.
+        connections: config.WORKER_CONCURRENCY,
+      })
+    : undefined
+  if (acquirer !== undefined) {
+    const breaker = createAcquirerBreakerGauge(registry, ['settle', 'refund'])
+    acquirer.onBreakerStateChange((operation, state) => {
+      breaker(operation, state)
+      logger.warn({ operation, state }, 'acquirer circuit breaker changed state')
+    })
+  }
+
+  const settlement = acquirer ? new SettlementHandler({ database, acquirer }) : undefined
+  const refund = acquirer ? new RefundHandler({ database, acquirer }) : undefined
+  const ledger = new LedgerHandler({ database })
+  const apply: Record<WorkerHandler, (value: string | undefined) => Promise<string>> = {
+    settlement: (value) => (settlement as SettlementHandler).handle(value),
+    refund: (value) => (refund as RefundHandler).handle(value),
+    ledger: (value) => ledger.handle(value),
+  }
+  const consumers = handlers.map(
+    (name) =>
+      new KeyedConsumer({
+        ...consumerOptionsFromConfig(config),
+        groupId: `${config.KAFKA_CLIENT_ID}-${name}`,
+        name,
+        topics: TOPICS_OF[name],
+        handler: (record: ConsumedRecord) => apply[name](record.value ?? undefined),
+        isOutage,
+        logger: logger.child({ handler: name }),
+        observer: createConsumerMetrics(registry, name),
+      }),
+  )
+  const shutdown = () =>
+    shutdownInOrder(
+      [
+        // In parallel: each may wait out a rebalance, and together they must end within the
+        // shutdown deadline.
+        ['consumers', () => Promise.all(consumers.map((consumer) => consumer.close()))],
+        ['operational server', () => server.close()],
+        ['acquirer client', () => acquirer?.close()],
+        ['database', () => database.close()],
+      ],
+      logger,
+    )
+  // Alive at once, ready once every consumer has joined its group: joining can take a while
+  // (a new cluster creates its offsets topic first), and a supervisor must not take that for a hang.
+  const server = await startOperationalServer({
+    host: config.HOST,
+    port: config.WORKER_METRICS_PORT,
+    logger,
+    registry,
+    checks: [
+      { name: 'database', check: () => pingDatabase(database.db) },
+      {
+        name: 'kafka',
+        check: () =>
+          probeCluster({ brokers, clientId: `${config.KAFKA_CLIENT_ID}-probe`, timeoutMs: 1500 }).then(
+            () => {},
+          ),
+      },
+      {
+        name: 'consumers',
+        check: async () => {
+          const waiting = handlers.filter((_, i) => consumers[i]?.status().state !== 'running')
+          if (waiting.length > 0) throw new Error(`not consuming yet: ${waiting.join(', ')}`)
+        },
+      },
+    ],
+  })
+  try {
+    await Promise.all(consumers.map((consumer) => consumer.start()))
+  } catch (error) {
+    await shutdown().catch(() => {
+      // Each failed step is logged by shutdownInOrder; the start-up error is the one to report.
+    })
+    throw error
+  }
+  logger.info({ handlers }, 'worker started')
+  return {
+    url: `http://${config.HOST}:${config.WORKER_METRICS_PORT}`,
+    close: shutdown,
+  }
+}

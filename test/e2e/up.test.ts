@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { test } from 'node:test'
+import { ROOT } from '../../src/cli/context.ts'
+import { openDatabase } from '../../src/db/database.ts'
+import { createAdmin } from '../../src/kafka/connection.ts'
+import { freePort } from '../helpers/processes.ts'
+import { requireService } from '../helpers/services.ts'
+
+test('payrail up prepares database and topics, runs the roles, prints a working demo key, and stops it all on SIGTERM', async (t) => {
+  const brokers = await requireService(t, 'kafka')
+  if (brokers === undefined) return
+  const dir = mkdtempSync(join(tmpdir(), 'payrail-up-'))
+  const databaseUrl = `sqlite:${join(dir, 'payrail.db')}`
+  const apiPort = await freePort()
+  const acquirerPort = await freePort()
+  const relayPort = await freePort()
+  const gatewayPort = await freePort()
+  const workerPort = await freePort()
+  const child = spawn(process.execPath, [join(ROOT, 'src', 'cli', 'main.ts'), 'up'], {
+    cwd: dir,
+    env: {
+      ...process.env,
+      DATABASE_URL: databaseUrl,
+      KAFKA_BROKERS: brokers,
+      API_PORT: String(apiPort),
+      ACQUIRER_PORT: String(acquirerPort),
+      ACQUIRER_URL: `http://127.0.0.1:${acquirerPort}`,
+      RELAY_METRICS_PORT: String(relayPort),
+      GATEWAY_PORT: String(gatewayPort),
+      WORKER_METRICS_PORT: String(workerPort),
+      LOG_FORMAT: 'json',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let output = ''
+  child.stdout.on('data', (chunk) => {
+    output += chunk
+  })
+  child.stderr.on('data', (chunk) => {
+    output += chunk
+  })
+  const exited = once(child, 'exit')
+  t.after(() => {
+    if (child.exitCode === null) child.kill('SIGKILL')
+  })
+
+  const deadline = Date.now() + 60_000
+  while (!output.includes('Press Ctrl-C to stop.')) {
+    assert.ok(child.exitCode === null, `up exited early:\n${output}`)
+    assert.ok(Date.now() < deadline, `up did not come up:\n${output}`)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  assert.match(output, /payrail is up/)
+  assert.match(output, new RegExp(`kafka +${brokers.replaceAll('.', '\\.')}`))
+  assert.match(output, /database .*payrail\.db: 4 migrations applied/)
+
+  assert.match(output, new RegExp(`api +http://127\\.0\\.0\\.1:${apiPort}`))
+  assert.match(output, new RegExp(`acquirer +http://127\\.0\\.0\\.1:${acquirerPort}`))
+  const demoKey = /demo key +(prk_\S+)/.exec(output)?.[1]
+  assert.ok(demoKey, output)
+  const authorize = await fetch(`http://127.0.0.1:${apiPort}/api/payments/authorize`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${demoKey}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ amount: 15_000, currency: 'KRW', idempotencyKey: 'up-1' }),
+  })
+  assert.equal(authorize.status, 201)
+  const paymentId = ((await authorize.json()) as { paymentId: string }).paymentId
+  // The gateway that payrail up runs fronts that api.
+  assert.match(output, new RegExp(`gateway +http://127\\.0\\.0\\.1:${gatewayPort}`))
+  const viaGateway = await fetch(`http://127.0.0.1:${gatewayPort}/api/payments/${paymentId}`, {
+    headers: { authorization: `Bearer ${demoKey}` },
+  })
+  assert.equal(viaGateway.status, 200)
+  assert.equal(((await viaGateway.json()) as { paymentId: string }).paymentId, paymentId)
+
+  const handle = openDatabase({ url: databaseUrl })
+  t.after(() => handle.close())
+  const tables = (await handle.db.introspection.getTables()).map((table) => table.name)
+  assert.ok(tables.includes('outbox_events'))
+  // The relay that payrail up runs publishes the authorization.
+  const deadline2 = Date.now() + 30_000
+  for (;;) {
+    const row = await handle.db
+      .selectFrom('outbox_events')
+      .select('state')
+      .where('payment_id', '=', paymentId)
+      .executeTakeFirst()
+    if (row?.state === 'PUBLISHED') break
+    assert.ok(Date.now() < deadline2, `the authorization was not published: ${row?.state}`)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+
+  // The worker that payrail up runs settles a capture and posts it to the ledger.
+  const capture = await fetch(`http://127.0.0.1:${apiPort}/api/payments/capture/${paymentId}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${demoKey}`, 'content-type': 'application/json' },
+    body: JSON.stringify({}),
+  })
+  assert.equal(capture.status, 202, await capture.text())
+  const deadline3 = Date.now() + 60_000
+  for (;;) {
+    const read = await fetch(`http://127.0.0.1:${apiPort}/api/payments/${paymentId}`, {
+      headers: { authorization: `Bearer ${demoKey}` },
+    })
+    const payment = (await read.json()) as { status: string; ledgerEntries: unknown[] }
+    if (payment.status === 'CAPTURED' && payment.ledgerEntries.length === 1) break
+    assert.ok(Date.now() < deadline3, `not settled and posted: ${JSON.stringify(payment)}\n${output}`)
+    await new Promise((resolve) => setTimeout(resolve, 200))
+  }
+
+  const admin = createAdmin({ brokers: brokers.split(','), clientId: 'payrail-test', retries: 3 })
+  const metadata = await admin.metadata({ topics: ['payment.authorized', 'payment.dlq'], forceUpdate: true })
+  await admin.close()
+  assert.equal(metadata.topics.get('payment.authorized')?.partitionsCount, 6)
+  assert.equal(metadata.topics.get('payment.dlq')?.partitionsCount, 3)
+
+  child.kill('SIGTERM')
+  const [code] = await exited
+  assert.equal(code, 0, output)
+  assert.match(output, /received SIGTERM; stopping/)
+  const apiGone = await fetch(`http://127.0.0.1:${apiPort}/healthz`).then(
+    () => false,
+    () => true,
+  )
+  assert.ok(apiGone, 'the api stopped with payrail up')
+})

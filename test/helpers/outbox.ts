@@ -1,0 +1,293 @@
+import { randomBytes } from 'node:crypto'
+import { Writable } from 'node:stream'
+import type { TestContext } from 'node:test'
+import { Consumer, stringDeserializers } from '@platformatic/kafka'
+import type { Kysely } from 'kysely'
+import type { Database } from '../../src/db/schema.ts'
+import { createAdmin } from '../../src/kafka/connection.ts'
+import { createLogger } from '../../src/observability/logger.ts'
+import { LeaseManager } from '../../src/outbox/leases.ts'
+import { KafkaPublisher } from '../../src/outbox/publisher.ts'
+import { OutboxRelay, type RelayOptions } from '../../src/outbox/relay.ts'
+import { OutboxStore } from '../../src/outbox/store.ts'
+import { appendEvent } from '../../src/outbox/writer.ts'
+import type { ThrowawayDatabase } from './databases.ts'
+
+/** A topic for one test, deleted when it ends. */
+export async function testTopic(
+  t: TestContext,
+  brokers: string,
+  configs: { name: string; value: string }[] = [],
+  partitions = 6,
+): Promise<string> {
+  const topic = `payrail-test-relay-${randomBytes(4).toString('hex')}`
+  const admin = createAdmin({ brokers: brokers.split(','), clientId: 'payrail-test', retries: 3 })
+  await admin.createTopics({ topics: [topic], partitions, replicas: 1, configs })
+  t.after(async () => {
+    await admin.deleteTopics({ topics: [topic] })
+    await admin.close()
+  })
+  return topic
+}
+
+export async function setTopicConfig(
+  brokers: string,
+  topic: string,
+  name: string,
+  value: string,
+): Promise<void> {
+  const admin = createAdmin({ brokers: brokers.split(','), clientId: 'payrail-test', retries: 3 })
+  try {
+    await admin.incrementalAlterConfigs({
+      resources: [{ resourceType: 2, resourceName: topic, configs: [{ name, value, configOperation: 0 }] }],
+    })
+  } finally {
+    await admin.close()
+  }
+}
+
+export interface SeedOptions {
+  payments: number
+  perPayment: number
+  topic: string
+  /** Bytes of padding in the data of the event at (payment index, sequence), to make the broker refuse it. */
+  padding?: (payment: number, sequence: number) => number
+}
+
+/** A payments row in AUTHORIZED, for outbox tests and benchmarks that need events of real payments. */
+export function authorizedPayment(id: string, merchantId: string, amount: number, now: number) {
+  return {
+    id,
+    merchant_id: merchantId,
+    idempotency_key: id,
+    status: 'AUTHORIZED',
+    amount,
+    currency: 'KRW',
+    acquirer_reference: null,
+    message: null,
+    created_at: now,
+    updated_at: now,
+  }
+}
+
+/** Payments with events written by the real outbox writer, pointed at the test's topic. */
+export async function seedEvents(
+  db: Kysely<Database>,
+  options: SeedOptions,
+): Promise<{ paymentIds: string[]; eventIds: string[] }> {
+  const paymentIds: string[] = []
+  const eventIds: string[] = []
+  const now = Date.now()
+  for (let p = 0; p < options.payments; p++) {
+    const id = `${randomBytes(4).toString('hex')}-0000-7000-8000-${String(p).padStart(12, '0')}`
+    paymentIds.push(id)
+    await db
+      .insertInto('payments')
+      .values(authorizedPayment(id, 'm', 1000, now))
+      .execute()
+  }
+  // Interleaved like real traffic: every payment's first event, then every payment's second, …
+  for (let s = 1; s <= options.perPayment; s++) {
+    for (let p = 0; p < options.payments; p++) {
+      const pad = options.padding?.(p, s) ?? 0
+      // Re-pointed at the test's topic in the same transaction, so a running relay never sees the row elsewhere.
+      const record = await db.transaction().execute(async (trx) => {
+        const written = await appendEvent(
+          trx,
+          {
+            type: 'PAYMENT_AUTHORIZED',
+            paymentId: paymentIds[p] as string,
+            merchantId: 'm',
+            data: pad > 0 ? { pad: 'x'.repeat(pad) } : { n: s },
+          },
+          Date.now(),
+        )
+        await trx
+          .updateTable('outbox_events')
+          .set({ topic: options.topic })
+          .where('event_id', '=', written.eventId)
+          .execute()
+        return written
+      })
+      eventIds.push(record.eventId)
+    }
+  }
+  return { paymentIds, eventIds }
+}
+
+export interface ConsumedRecord {
+  key: string
+  partition: number
+  offset: bigint
+  /** From the envelope; empty and 0 for a value that is not one (a poison record in the DLQ). */
+  eventId: string
+  sequence: number
+  value: string
+  headers: Map<string, string>
+}
+
+function envelopeOf(value: string): { eventId: string; sequence: number } {
+  try {
+    const envelope = JSON.parse(value) as { eventId?: unknown; sequence?: unknown }
+    return { eventId: String(envelope.eventId ?? ''), sequence: Number(envelope.sequence ?? 0) }
+  } catch {
+    return { eventId: '', sequence: 0 }
+  }
+}
+
+/** Reads a topic from the start until `count` records arrived (or the time is up) and returns them in offset order per partition. */
+export async function readTopic(
+  brokers: string,
+  topic: string,
+  count: number,
+  timeoutMs = 30_000,
+): Promise<ConsumedRecord[]> {
+  const consumer = new Consumer({
+    clientId: 'payrail-test',
+    groupId: `payrail-test-${randomBytes(4).toString('hex')}`,
+    bootstrapBrokers: brokers.split(','),
+    deserializers: stringDeserializers,
+  })
+  const stream = await consumer.consume({ topics: [topic], mode: 'earliest' })
+  const records: ConsumedRecord[] = []
+  const timer = setTimeout(() => stream.close(), timeoutMs)
+  try {
+    for await (const message of stream) {
+      const envelope = envelopeOf(message.value)
+      records.push({
+        key: message.key,
+        partition: message.partition,
+        offset: message.offset,
+        eventId: envelope.eventId,
+        sequence: envelope.sequence,
+        value: message.value,
+        headers: message.headers as Map<string, string>,
+      })
+      if (records.length >= count) break
+    }
+  } finally {
+    clearTimeout(timer)
+    await stream.close()
+    await consumer.close()
+  }
+  return records
+}
+
+/**
+ * Reads every record a topic holds now: its end offsets are taken first, then it is read from
+ * the start until each partition reaches them. For when everything expected is known to be in
+ * the topic (a drained outbox); fails rather than return less if the time runs out.
+ */
+export async function readTopicToEnd(
+  brokers: string,
+  topic: string,
+  timeoutMs = 30_000,
+): Promise<ConsumedRecord[]> {
+  const consumer = new Consumer({
+    clientId: 'payrail-test',
+    groupId: `payrail-test-${randomBytes(4).toString('hex')}`,
+    bootstrapBrokers: brokers.split(','),
+    deserializers: stringDeserializers,
+  })
+  try {
+    const ends = (await consumer.listOffsets({ topics: [topic] })).get(topic) ?? []
+    const left = new Set(ends.flatMap((end, partition) => (end > 0n ? [partition] : [])))
+    const records: ConsumedRecord[] = []
+    if (left.size === 0) return records
+    const stream = await consumer.consume({ topics: [topic], mode: 'earliest' })
+    const timer = setTimeout(
+      () =>
+        stream.destroy(
+          new Error(`${topic}: partitions ${[...left].join(', ')} not read to their end in ${timeoutMs} ms`),
+        ),
+      timeoutMs,
+    )
+    try {
+      for await (const message of stream) {
+        const envelope = envelopeOf(message.value)
+        records.push({
+          key: message.key,
+          partition: message.partition,
+          offset: message.offset,
+          eventId: envelope.eventId,
+          sequence: envelope.sequence,
+          value: message.value,
+          headers: message.headers as Map<string, string>,
+        })
+        if (message.offset + 1n >= (ends[message.partition] ?? 0n)) left.delete(message.partition)
+        if (left.size === 0) break
+      }
+    } finally {
+      clearTimeout(timer)
+      await stream.close()
+    }
+    return records
+  } finally {
+    await consumer.close()
+  }
+}
+
+/** Whether every key's sequences arrive strictly increasing (Kafka keeps order only within a partition, and a key has one). */
+export function outOfOrder(records: ConsumedRecord[]): string[] {
+  const last = new Map<string, number>()
+  const problems: string[] = []
+  for (const record of records) {
+    const previous = last.get(record.key) ?? 0
+    if (record.sequence <= previous) problems.push(`${record.key}: ${record.sequence} after ${previous}`)
+    last.set(record.key, Math.max(previous, record.sequence))
+  }
+  return problems
+}
+
+export function quietLogger() {
+  return createLogger({
+    role: 'relay',
+    format: 'json',
+    level: 'warn',
+    stream: new Writable({
+      write(_chunk, _encoding, done) {
+        if (process.env.DEBUG_RELAY) process.stderr.write(_chunk)
+        done()
+      },
+    }),
+  })
+}
+
+/** A relay in this process over the real store, leases and Kafka publisher; stopped when the test ends. */
+export function startRelay(
+  database: ThrowawayDatabase,
+  db: Kysely<Database>,
+  brokers: string,
+  options: Partial<RelayOptions> & { leaseMs?: number; graceMs?: number } = {},
+): { relay: OutboxRelay; stop: () => Promise<void> } {
+  const deliveryTimeoutMs = options.deliveryTimeoutMs ?? 1000
+  const publisher = new KafkaPublisher({
+    brokers: brokers.split(','),
+    clientId: 'payrail-test-relay',
+    deliveryTimeoutMs,
+  })
+  const relay = new OutboxRelay({
+    store: new OutboxStore(db),
+    publisher,
+    leases: new LeaseManager({ db, leaseMs: options.leaseMs ?? 4000, graceMs: options.graceMs ?? 1500 }),
+    logger: quietLogger(),
+    pollIntervalMs: 50,
+    retryIntervalMs: 100,
+    deliveryTimeoutMs,
+    ...options,
+  })
+  relay.start()
+  let stopped: Promise<void> | undefined
+  const stop = () => {
+    stopped ??= relay.stop().then(() => publisher.close())
+    return stopped
+  }
+  database.beforeClose(stop)
+  return { relay, stop }
+}
+
+/** The first delivery of each event, as a consumer that dedupes by eventId sees the stream. */
+export function firstDeliveries(records: ConsumedRecord[]): ConsumedRecord[] {
+  const seen = new Set<string>()
+  return records.filter((record) => !seen.has(record.eventId) && seen.add(record.eventId))
+}

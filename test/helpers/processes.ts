@@ -1,0 +1,102 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { createServer } from 'node:net'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { ROOT } from '../../src/cli/context.ts'
+
+/** A port nobody listens on right now (the OS picks it). */
+export async function freePort(): Promise<number> {
+  const server = createServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const address = server.address()
+  server.close()
+  if (address === null || typeof address === 'string') throw new Error('no port')
+  return address.port
+}
+
+export interface RoleProcess {
+  url: string
+  child: ChildProcess
+  /** Everything the process wrote, for assertions and for failure messages. */
+  output: () => string
+  /** Sends the signal and waits for the exit. */
+  stop: (signal?: NodeJS.Signals) => Promise<number | null>
+}
+
+/** Starts `payrail <role>` as its own process and waits until its /healthz answers. */
+export async function startRole(
+  role: string,
+  port: number,
+  env: Record<string, string>,
+  timeoutMs = 30_000,
+): Promise<RoleProcess> {
+  const child = spawn(process.execPath, [join(ROOT, 'src', 'cli', 'main.ts'), role], {
+    cwd: ROOT,
+    env: { ...process.env, LOG_FORMAT: 'json', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let output = ''
+  child.stdout?.on('data', (chunk) => {
+    output += chunk
+  })
+  child.stderr?.on('data', (chunk) => {
+    output += chunk
+  })
+  const exited = once(child, 'exit')
+  const url = `http://127.0.0.1:${port}`
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`payrail ${role} exited with ${child.exitCode}:\n${output}`)
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL')
+      throw new Error(`payrail ${role} did not answer /healthz within ${timeoutMs} ms:\n${output}`)
+    }
+    const healthy = await fetch(`${url}/healthz`).then(
+      (response) => response.ok,
+      () => false,
+    )
+    if (healthy) break
+    await sleep(100)
+  }
+  return {
+    url,
+    child,
+    output: () => output,
+    stop: async (signal = 'SIGTERM') => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+      const [code] = await exited
+      return code as number | null
+    },
+  }
+}
+
+/** The acquirer simulator as a real process, fast and error-free unless a test switches its mode. */
+export async function startAcquirer(env: Record<string, string> = {}): Promise<RoleProcess> {
+  const port = await freePort()
+  return startRole('acquirer', port, {
+    ACQUIRER_PORT: String(port),
+    ACQUIRER_AUTH_LATENCY_MS: '0-2',
+    ACQUIRER_SETTLE_LATENCY_MS: '0-2',
+    ACQUIRER_AUTH_FAILURE_RATE: '0',
+    ACQUIRER_SETTLE_FAILURE_RATE: '0',
+    // Empty means unset: the admin switches stay open for the tests.
+    ADMIN_TOKEN: '',
+    ...env,
+  })
+}
+
+export async function setAcquirerMode(
+  acquirerUrl: string,
+  mode: string,
+  slowExtraMs?: number,
+): Promise<void> {
+  const response = await fetch(`${acquirerUrl}/admin/mode`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(slowExtraMs === undefined ? { mode } : { mode, slowExtraMs }),
+  })
+  if (!response.ok)
+    throw new Error(`could not set acquirer mode: ${response.status} ${await response.text()}`)
+}

@@ -1,0 +1,72 @@
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { test } from 'node:test'
+import { createAdmin } from '../../src/kafka/connection.ts'
+import { ensureTopics, payrailTopics, TOPICS } from '../../src/kafka/topics.ts'
+import { requireService } from '../helpers/services.ts'
+
+test('the topics and partition counts of DESIGN.md', () => {
+  assert.deepEqual(
+    payrailTopics.map((topic) => [topic.name, topic.partitions]),
+    [
+      ['payment.authorized', 6],
+      ['payment.capture-requested', 6],
+      ['payment.captured', 6],
+      ['payment.refund-requested', 6],
+      ['payment.refunded', 6],
+      ['payment.dlq', 3],
+    ],
+  )
+  assert.equal(TOPICS.captured.eventType, 'PAYMENT_CAPTURED')
+})
+
+test('ensure creates missing topics, grows small ones, never lowers large ones, and is idempotent', async (t) => {
+  const brokers = await requireService(t, 'kafka')
+  if (brokers === undefined) return
+  const admin = createAdmin({ brokers: brokers.split(','), clientId: 'payrail-test', retries: 3 })
+  const prefix = `payrail-test-topics-${randomBytes(4).toString('hex')}`
+  const specs = [
+    { name: `${prefix}.new`, partitions: 6 },
+    { name: `${prefix}.small`, partitions: 6 },
+    { name: `${prefix}.large`, partitions: 3 },
+  ]
+  t.after(async () => {
+    await admin.deleteTopics({ topics: specs.map((spec) => spec.name) })
+    await admin.close()
+  })
+  await admin.createTopics({ topics: [`${prefix}.small`], partitions: 2, replicas: 1 })
+  await admin.createTopics({ topics: [`${prefix}.large`], partitions: 5, replicas: 1 })
+
+  const first = await ensureTopics(admin, specs)
+  assert.deepEqual(first, [
+    { topic: `${prefix}.new`, action: 'created', partitions: 6 },
+    { topic: `${prefix}.small`, action: 'grown', from: 2, partitions: 6 },
+    { topic: `${prefix}.large`, action: 'kept-larger', partitions: 5, wanted: 3 },
+  ])
+  const metadata = await admin.metadata({ topics: specs.map((spec) => spec.name), forceUpdate: true })
+  assert.equal(metadata.topics.get(`${prefix}.new`)?.partitionsCount, 6)
+  assert.equal(metadata.topics.get(`${prefix}.small`)?.partitionsCount, 6)
+  assert.equal(metadata.topics.get(`${prefix}.large`)?.partitionsCount, 5)
+
+  const second = await ensureTopics(admin, specs)
+  assert.deepEqual(
+    second.map((action) => action.action),
+    ['unchanged', 'unchanged', 'kept-larger'],
+  )
+})
+
+test('ensure run by two clients at once leaves each topic created once', async (t) => {
+  const brokers = await requireService(t, 'kafka')
+  if (brokers === undefined) return
+  const a = createAdmin({ brokers: brokers.split(','), clientId: 'payrail-test-a', retries: 3 })
+  const b = createAdmin({ brokers: brokers.split(','), clientId: 'payrail-test-b', retries: 3 })
+  const specs = [{ name: `payrail-test-race-${randomBytes(4).toString('hex')}`, partitions: 4 }]
+  t.after(async () => {
+    await a.deleteTopics({ topics: specs.map((spec) => spec.name) })
+    await a.close()
+    await b.close()
+  })
+  await Promise.all([ensureTopics(a, specs), ensureTopics(b, specs)])
+  const metadata = await a.metadata({ topics: [specs[0]?.name ?? ''], forceUpdate: true })
+  assert.equal(metadata.topics.get(specs[0]?.name ?? '')?.partitionsCount, 4)
+})

@@ -1,0 +1,52 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { migrateToLatest } from '../../src/db/migrate.ts'
+import { OutboxCleanup } from '../../src/outbox/cleanup.ts'
+import { OutboxStore } from '../../src/outbox/store.ts'
+import { dialects, throwawayDatabase } from '../helpers/databases.ts'
+import { quietLogger } from '../helpers/outbox.ts'
+
+for (const dialect of dialects) {
+  test(`${dialect}: cleanup deletes published rows past retention in batches and nothing else`, async (t) => {
+    const database = await throwawayDatabase(t, dialect)
+    if (database === undefined) return
+    const { db } = database.open()
+    await migrateToLatest(db, dialect)
+    const now = Date.now()
+    const hour = 3_600_000
+    const row = (n: number, state: string, publishedAt: number | null) => ({
+      event_id: `e-${n}`,
+      payment_id: `p-${n}`,
+      merchant_id: 'm',
+      sequence: 1,
+      topic: 't',
+      event_type: 'PAYMENT_AUTHORIZED',
+      payload: '{}',
+      headers: '{}',
+      available_at: now,
+      created_at: now - 48 * hour,
+      state,
+      published_at: publishedAt,
+    })
+    const rows = [
+      ...Array.from({ length: 25 }, (_, n) => row(n, 'PUBLISHED', now - 25 * hour)),
+      row(100, 'PUBLISHED', now - hour),
+      row(101, 'PENDING', null),
+      row(102, 'DEAD', null),
+    ]
+    await db.insertInto('outbox_events').values(rows).execute()
+    const cleanup = new OutboxCleanup({
+      store: new OutboxStore(db),
+      logger: quietLogger(),
+      retentionMs: 24 * hour,
+      batch: 10,
+    })
+    assert.equal(await cleanup.sweep(), 25)
+    const left = await db.selectFrom('outbox_events').select('event_id').orderBy('event_id').execute()
+    assert.deepEqual(
+      left.map((r) => r.event_id),
+      ['e-100', 'e-101', 'e-102'],
+    )
+    assert.equal(await cleanup.sweep(), 0)
+  })
+}

@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { migrateToLatest } from '../../src/db/migrate.ts'
+import { PostgresWakeup } from '../../src/outbox/postgres-wakeup.ts'
+import { throwawayDatabase } from '../helpers/databases.ts'
+import { quietLogger, readTopic, seedEvents, startRelay, testTopic } from '../helpers/outbox.ts'
+import { requireService } from '../helpers/services.ts'
+
+test('postgres: a commit to the outbox wakes an idle relay at once through LISTEN/NOTIFY', async (t) => {
+  const brokers = await requireService(t, 'kafka')
+  if (brokers === undefined) return
+  const database = await throwawayDatabase(t, 'postgres')
+  if (database === undefined) return
+  const { db } = database.open(4)
+  await migrateToLatest(db, 'postgres')
+  const topic = await testTopic(t, brokers)
+  // Without a notification the next poll would come a minute later.
+  const { relay } = startRelay(database, db, brokers, { pollIntervalMs: 60_000 })
+  let wakes = 0
+  const wakeup = new PostgresWakeup({
+    url: database.url,
+    logger: quietLogger(),
+    onWake: () => {
+      wakes++
+      relay.nudge()
+    },
+  })
+  await wakeup.start()
+  database.beforeClose(() => wakeup.stop())
+  const leased = async () =>
+    (await db.selectFrom('outbox_leases').select('owner').where('owner', 'is not', null).execute()).length ===
+    64
+  while (!(await leased())) await sleep(50)
+  await sleep(200) // the relay's first poll, at start, is over
+
+  const { eventIds } = await seedEvents(db, { payments: 3, perPayment: 2, topic })
+  const records = await readTopic(brokers, topic, eventIds.length, 10_000)
+  assert.deepEqual(new Set(records.map((r) => r.eventId)), new Set(eventIds))
+  assert.ok(wakes >= 1, 'woken by a notification')
+})

@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { migrateToLatest } from '../../src/db/migrate.ts'
+import { bucketOf } from '../../src/outbox/buckets.ts'
+import { LeaseManager } from '../../src/outbox/leases.ts'
+import { OutboxRelay } from '../../src/outbox/relay.ts'
+import { OutboxStore, type PendingEvent } from '../../src/outbox/store.ts'
+import { throwawayDatabase } from '../helpers/databases.ts'
+import { quietLogger } from '../helpers/outbox.ts'
+
+function row(id: number, paymentId: string, sequence: number) {
+  return {
+    id,
+    event_id: `e-${id}`,
+    payment_id: paymentId,
+    merchant_id: 'm',
+    sequence,
+    topic: 't',
+    event_type: 'PAYMENT_AUTHORIZED',
+    payload: '{}',
+    headers: '{}',
+    available_at: 0,
+    created_at: Date.now(),
+    bucket: bucketOf(paymentId),
+  }
+}
+
+/**
+ * A payment's first event can commit after the poll's cursor has passed its id, and its second
+ * event then commits above the cursor. The relay must not send the second before the first.
+ * The publisher here only records batches; the first send waits until the late rows are in.
+ */
+test('an event committed below the cursor is never overtaken by its payment’s next event', async (t) => {
+  const database = await throwawayDatabase(t, 'sqlite')
+  if (database === undefined) return
+  const { db } = database.open()
+  await migrateToLatest(db, 'sqlite')
+  await db
+    .insertInto('outbox_events')
+    .values([row(1, 'a', 1), row(2, 'b', 1), row(3, 'c', 1), row(5, 'd', 1)])
+    .execute()
+
+  const sent: PendingEvent[][] = []
+  let releaseFirst: () => void = () => {}
+  const firstSend = new Promise<void>((resolve) => {
+    releaseFirst = resolve
+  })
+  const store = new OutboxStore(db)
+  let fetches = 0
+  let secondFetchDone: () => void = () => {}
+  const secondFetch = new Promise<void>((resolve) => {
+    secondFetchDone = resolve
+  })
+  const fetchPending = store.fetchPending.bind(store)
+  store.fetchPending = async (...args) => {
+    const rows = await fetchPending(...args)
+    if (++fetches === 2) secondFetchDone()
+    return rows
+  }
+  const relay = new OutboxRelay({
+    store,
+    publisher: {
+      send: async (events) => {
+        sent.push(events)
+        if (sent.length === 1) await firstSend
+      },
+      sendDead: async () => {},
+    },
+    leases: new LeaseManager({ db, leaseMs: 9000 }),
+    logger: quietLogger(),
+    batchSize: 2,
+    pollIntervalMs: 50,
+  })
+  relay.start()
+  database.beforeClose(() => relay.stop())
+
+  // The first batch (ids 1, 2) is in flight; the second (3, 5) is claimed behind it, cursor at 5.
+  await secondFetch
+  await db
+    .insertInto('outbox_events')
+    .values([row(4, 'q', 1), row(6, 'q', 2)])
+    .execute()
+  releaseFirst()
+  const deadline = Date.now() + 10_000
+  while (sent.flat().length < 6 && Date.now() < deadline) await sleep(20)
+
+  const order = sent.flat().map((event) => `${event.paymentId}${event.sequence}`)
+  assert.deepEqual(new Set(order), new Set(['a1', 'b1', 'c1', 'd1', 'q1', 'q2']))
+  assert.ok(order.indexOf('q1') < order.indexOf('q2'), `q's events in order: ${order.join(' ')}`)
+  assert.deepEqual(
+    sent[0]?.map((event) => event.id),
+    [1, 2],
+  )
+  assert.deepEqual(
+    sent[1]?.map((event) => event.id),
+    [3, 5],
+  )
+})

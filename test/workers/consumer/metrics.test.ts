@@ -1,0 +1,40 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { Registry } from 'prom-client'
+import { createConsumerMetrics } from '../../../src/workers/consumer/metrics.ts'
+
+test('several consumers share one registry, each under its handler label', async () => {
+  const registry = new Registry()
+  const settlement = createConsumerMetrics(registry, 'settlement')
+  const ledger = createConsumerMetrics(registry, 'ledger')
+  settlement.processed('ok')
+  settlement.processed('ok')
+  settlement.processed('dead_letter')
+  settlement.deadLettered()
+  settlement.retry('failure')
+  settlement.retry('outage')
+  settlement.handled('ok', 0.2)
+  settlement.inFlight(12)
+  settlement.queued(3)
+  settlement.assigned(6)
+  ledger.processed('duplicate')
+  settlement.lag('payment.capture-requested', 2, 40)
+  settlement.lag('payment.capture-requested', 3, 7)
+  settlement.lag('payment.capture-requested', 3, null)
+
+  const text = await registry.metrics()
+  const has = (line: string) => assert.ok(text.includes(line), `missing ${line}\n${text}`)
+  has('payrail_worker_processed_total{handler="settlement",outcome="ok"} 2')
+  has('payrail_worker_processed_total{handler="settlement",outcome="dead_letter"} 1')
+  has('payrail_worker_processed_total{handler="ledger",outcome="duplicate"} 1')
+  has('payrail_worker_dead_letters_total{handler="settlement"} 1')
+  has('payrail_worker_dead_letters_total{handler="ledger"} 0')
+  has('payrail_worker_retries_total{handler="settlement",reason="failure"} 1')
+  has('payrail_worker_retries_total{handler="settlement",reason="outage"} 1')
+  has('payrail_worker_processing_seconds_count{handler="settlement",result="ok"} 1')
+  has('payrail_worker_in_flight{handler="settlement"} 12')
+  has('payrail_worker_queued{handler="settlement"} 3')
+  has('payrail_worker_partitions_assigned{handler="settlement"} 6')
+  has('payrail_worker_lag{handler="settlement",topic="payment.capture-requested",partition="2"} 40')
+  assert.ok(!text.includes('partition="3"'), 'a partition that left is no longer reported')
+})
