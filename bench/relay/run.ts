@@ -24,6 +24,7 @@ import { OutboxRelay, type RelayObserver } from '../../src/outbox/relay.ts'
 import { OutboxStore } from '../../src/outbox/store.ts'
 import { appendEvent } from '../../src/outbox/writer.ts'
 import { authorizedPayment, quietLogger } from '../../test/helpers/outbox.ts'
+import { cpuMeter, formatPerEvent } from '../lib/cpu.ts'
 import { freshDatabase } from '../lib/databases.ts'
 import { benchCluster } from '../lib/kafka.ts'
 
@@ -125,6 +126,7 @@ async function clientCeiling(): Promise<number> {
           payload,
           headers: { 'event-id': String(n), 'event-type': 'PAYMENT_AUTHORIZED' },
           attempts: 0,
+          refused: false,
           createdAt: 0,
           bucket: 0,
         })
@@ -177,13 +179,18 @@ async function fill(db: Kysely<Database>, topicName: string): Promise<void> {
         event_type: 'PAYMENT_AUTHORIZED',
         payload: JSON.stringify(envelope),
         headers: JSON.stringify({ 'event-id': eventId, 'event-type': 'PAYMENT_AUTHORIZED' }),
-        available_at: now,
         created_at: now,
         bucket: bucketOf(paymentId),
       })
     }
     await db.insertInto('outbox_events').values(values).execute()
   }
+  // Every row queued, as the writer queues each in its own transaction.
+  await db
+    .insertInto('outbox_pending')
+    .columns(['id', 'bucket'])
+    .expression((eb) => eb.selectFrom('outbox_events').select(['id', 'bucket']))
+    .execute()
 }
 
 function relayFor(db: Kysely<Database>, observer: RelayObserver) {
@@ -213,7 +220,7 @@ const counting = (
   buckets: noop,
 })
 
-async function drain(dialect: DialectName): Promise<number> {
+async function drain(dialect: DialectName): Promise<{ rate: number; cpu: Record<string, number> }> {
   const { url, drop } = await freshDatabase(dialect)
   const handle = openDatabase({ url, poolMax: 8 })
   const topicName = await topic()
@@ -221,9 +228,9 @@ async function drain(dialect: DialectName): Promise<number> {
     await migrateToLatest(handle.db, handle.dialect)
     await fill(handle.db, topicName)
     // A production table has planner statistics; a bulk-filled one has none until autovacuum runs.
-    await sql
-      .raw(dialect === 'mysql' ? 'analyze table outbox_events' : 'analyze outbox_events')
-      .execute(handle.db)
+    for (const table of ['outbox_events', 'outbox_pending']) {
+      await sql.raw(dialect === 'mysql' ? `analyze table ${table}` : `analyze ${table}`).execute(handle.db)
+    }
     let published = 0
     let done: () => void = noop
     const finished = new Promise<void>((resolve) => {
@@ -237,12 +244,14 @@ async function drain(dialect: DialectName): Promise<number> {
       }),
     )
     const started = performance.now()
+    const meter = cpuMeter()
     relay.start()
     await finished
     const elapsed = (performance.now() - started) / 1000
+    const cpu = meter.perEvent(rows)
     await relay.stop()
     await publisher.close()
-    return rows / elapsed
+    return { rate: rows / elapsed, cpu }
   } finally {
     await handle.close()
     await drop()
@@ -348,9 +357,10 @@ try {
   for (const dialect of databases) {
     let drained = Number.NaN
     if (phases.has('drain')) {
-      drained = await drain(dialect)
+      const result = await drain(dialect)
+      drained = result.rate
       say(
-        `drain    ${dialect.padEnd(8)} ${drained.toFixed(0)} events/s  (${((100 * drained) / raw).toFixed(0)} % of the ceiling)`,
+        `drain    ${dialect.padEnd(8)} ${drained.toFixed(0)} events/s  (${((100 * drained) / raw).toFixed(0)} % of the ceiling); CPU per event: ${formatPerEvent(result.cpu)}`,
       )
     }
     let steady = { p50: Number.NaN, p99: Number.NaN, committed: 0 }

@@ -15,6 +15,9 @@ export interface Database {
   authorization_attempts: AuthorizationAttemptTable
   payment_events: PaymentEventTable
   outbox_leases: OutboxLeaseTable
+  outbox_pending: OutboxPendingTable
+  outbox_retries: OutboxRetryTable
+  outbox_dead: OutboxDeadTable
   relay_instances: RelayInstanceTable
 }
 
@@ -72,18 +75,32 @@ export interface OutboxEventTable {
   event_type: string
   payload: string
   headers: string
-  /**
-   * PENDING (waiting for its first send), RETRY (refused by the broker, due again at
-   * `available_at`), PUBLISHED or DEAD (in payment.dlq). A row leaves PENDING only through the relay.
-   */
-  state: Generated<string>
-  attempts: Generated<number>
-  available_at: number
-  last_error: string | null
   created_at: number
-  published_at: number | null
   /** The relay bucket of the payment (see outbox/buckets.ts). */
   bucket: Generated<number>
+}
+
+/** Outbox rows waiting for their first send (see migration 003). */
+export interface OutboxPendingTable {
+  id: number
+  bucket: number
+}
+
+/** Outbox rows the broker refused: due again at `available_at`; they hold back their payment. */
+export interface OutboxRetryTable {
+  id: number
+  bucket: number
+  attempts: number
+  available_at: number
+  last_error: string
+}
+
+/** Outbox rows sent to payment.dlq after their retries; `payrail dlq replay` puts them back in line. */
+export interface OutboxDeadTable {
+  id: number
+  attempts: number
+  last_error: string
+  dead_at: number
 }
 
 export interface IdempotencyRecordTable {

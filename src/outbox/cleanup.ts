@@ -5,7 +5,7 @@ import type { OutboxStore } from './store.ts'
 export interface CleanupOptions {
   store: OutboxStore
   logger: Logger
-  /** Published rows older than this are deleted. Default: 24 h (OUTBOX_RETENTION). */
+  /** Published rows created longer ago than this are deleted. Default: 24 h (OUTBOX_RETENTION). */
   retentionMs?: number
   /** Time between sweeps. Default: 60000 ms. */
   intervalMs?: number
@@ -50,7 +50,7 @@ export class OutboxCleanup {
       const step = await this.#options.store.deletePublishedBefore(cutoff, this.#options.batch, after)
       deleted += step.deleted
       after = step.last
-      if (step.deleted === 0 || step.scanned < this.#options.batch || this.#stopped) break
+      if (step.reachedCutoff || step.scanned < this.#options.batch || this.#stopped) break
       // Let the writers in between batches.
       await sleep(10)
     }

@@ -420,15 +420,14 @@ export class OutboxRelay {
     const queued = this.#fastPath
     this.#fastPath = []
     // Another relay's buckets are its poll's to publish; the order check in #claim covers the rest.
-    return queued.filter((record) => buckets.has(record.bucket)).map((record) => ({ ...record, attempts: 0 }))
+    return queued
+      .filter((record) => buckets.has(record.bucket))
+      .map((record) => ({ ...record, attempts: 0, refused: false }))
   }
 
   async #published(events: PendingEvent[]): Promise<void> {
     const now = this.#now()
-    await this.#store.markPublished(
-      events.map((event) => event.id),
-      now,
-    )
+    await this.#store.markPublished(events)
     const perTopic = new Map<string, number>()
     for (const event of events) {
       perTopic.set(event.topic, (perTopic.get(event.topic) ?? 0) + 1)
@@ -459,7 +458,7 @@ export class OutboxRelay {
         }
         const delay =
           Math.min(this.#retryIntervalMs * 2 ** (attempts - 1), RETRY_CAP_MS) * (0.5 + this.#random() / 2)
-        await this.#store.markRetry(event.id, attempts, this.#now() + Math.round(delay), message)
+        await this.#store.markRetry(event, attempts, this.#now() + Math.round(delay), message)
         blocked.add(event.paymentId)
         this.#logger.warn(
           { eventId: event.eventId, attempts, err: error },
@@ -478,10 +477,10 @@ export class OutboxRelay {
         { eventId: event.eventId, err: error },
         'could not dead-letter an event; it stays pending',
       )
-      await this.#store.markRetry(event.id, attempts - 1, this.#now() + this.#retryIntervalMs, message)
+      await this.#store.markRetry(event, attempts - 1, this.#now() + this.#retryIntervalMs, message)
       return
     }
-    await this.#store.markDead(event.id, attempts, message)
+    await this.#store.markDead(event, attempts, message, this.#now())
     this.#observer?.dead()
     this.#logger.error(
       { eventId: event.eventId, topic: event.topic, attempts },

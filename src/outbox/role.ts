@@ -17,7 +17,7 @@ import { createRelayMetrics } from './metrics.ts'
 import { PostgresWakeup } from './postgres-wakeup.ts'
 import { KafkaPublisher } from './publisher.ts'
 import { OutboxRelay } from './relay.ts'
-import { outboxStatus } from './status.ts'
+import { outboxBacklog } from './status.ts'
 import { OutboxStore } from './store.ts'
 
 /** A relay running in some process: its readiness checks and how to stop it cleanly. */
@@ -78,8 +78,8 @@ export async function startRelay(
   cleanup.start()
 
   const backlog = setInterval(() => {
-    outboxStatus(database.db).then(
-      (status) => metrics.backlog(status.pending, status.oldestPendingAgeSeconds),
+    outboxBacklog(database.db).then(
+      (backlog) => metrics.backlog(backlog.pending, backlog.oldestPendingAgeSeconds),
       (error: unknown) => logger.warn({ err: error }, 'could not read the outbox backlog for the metrics'),
     )
   }, 5000)

@@ -11,21 +11,26 @@ export interface OutboxStatus {
 
 /** The backlog as operators see it (`payrail outbox status`, the relay's gauges). */
 export async function outboxStatus(db: Kysely<Database>, now = Date.now()): Promise<OutboxStatus> {
-  // Each count is a range of the (state, id, bucket) index: published rows, the millions, are never read.
+  // The queues hold only unpublished rows: published rows, the millions, are never read.
   const pending = await db
-    .selectFrom('outbox_events')
+    .selectFrom((eb) =>
+      eb
+        .selectFrom('outbox_pending')
+        .select('id')
+        .unionAll(eb.selectFrom('outbox_retries').select('id'))
+        .as('q'),
+    )
+    .innerJoin('outbox_events as e', 'e.id', 'q.id')
     .select([
-      'event_type',
+      'e.event_type',
       (eb) => eb.fn.countAll<number>().as('n'),
-      (eb) => eb.fn.min('created_at').as('oldest'),
+      (eb) => eb.fn.min('e.created_at').as('oldest'),
     ])
-    .where('state', 'in', ['PENDING', 'RETRY'])
-    .groupBy('event_type')
+    .groupBy('e.event_type')
     .execute()
   const dead = await db
-    .selectFrom('outbox_events')
+    .selectFrom('outbox_dead')
     .select((eb) => eb.fn.countAll<number>().as('n'))
-    .where('state', '=', 'DEAD')
     .executeTakeFirstOrThrow()
   const status: OutboxStatus = {
     pending: 0,
@@ -50,28 +55,104 @@ export async function outboxStatus(db: Kysely<Database>, now = Date.now()): Prom
   return status
 }
 
+/** The backlog's size and age, for the relay's gauges: two counts and two lookups by key. */
+export async function outboxBacklog(
+  db: Kysely<Database>,
+  now = Date.now(),
+): Promise<{ pending: number; oldestPendingAgeSeconds: number }> {
+  const row = await db
+    .selectNoFrom((eb) => [
+      eb.selectFrom('outbox_pending').select(eb.fn.countAll<number>().as('n')).as('pending'),
+      eb.selectFrom('outbox_retries').select(eb.fn.countAll<number>().as('n')).as('retry'),
+      eb
+        .selectFrom('outbox_pending')
+        .select((inner) => inner.fn.min('outbox_pending.id').as('id'))
+        .as('firstPending'),
+      eb
+        .selectFrom('outbox_retries')
+        .select((inner) => inner.fn.min('outbox_retries.id').as('id'))
+        .as('firstRetry'),
+    ])
+    .executeTakeFirstOrThrow()
+  // Ids follow creation time: the oldest unpublished row is the lowest id in either queue.
+  const first = [row.firstPending, row.firstRetry].filter((id) => id !== null).map(Number)
+  let oldestPendingAgeSeconds = 0
+  if (first.length > 0) {
+    const oldest = await db
+      .selectFrom('outbox_events')
+      .select('created_at')
+      .where('id', '=', Math.min(...first))
+      .executeTakeFirst()
+    if (oldest !== undefined) oldestPendingAgeSeconds = Math.max(0, (now - Number(oldest.created_at)) / 1000)
+  }
+  return { pending: Number(row.pending) + Number(row.retry), oldestPendingAgeSeconds }
+}
+
+/** Where an outbox row stands: the queue holding its id, or none once published. */
+export type OutboxState = 'PENDING' | 'RETRY' | 'DEAD' | 'PUBLISHED'
+
+/** How many outbox rows stand in each state, from one statement and so one snapshot. */
+export async function outboxStateCounts(db: Kysely<Database>): Promise<Record<OutboxState, number>> {
+  const row = await db
+    .selectNoFrom((eb) => [
+      eb.selectFrom('outbox_events').select(eb.fn.countAll<number>().as('n')).as('all'),
+      eb.selectFrom('outbox_pending').select(eb.fn.countAll<number>().as('n')).as('pending'),
+      eb.selectFrom('outbox_retries').select(eb.fn.countAll<number>().as('n')).as('retry'),
+      eb.selectFrom('outbox_dead').select(eb.fn.countAll<number>().as('n')).as('dead'),
+    ])
+    .executeTakeFirstOrThrow()
+  const [all, PENDING, RETRY, DEAD] = [row.all, row.pending, row.retry, row.dead].map(Number) as [
+    number,
+    number,
+    number,
+    number,
+  ]
+  return { PENDING, RETRY, DEAD, PUBLISHED: all - PENDING - RETRY - DEAD }
+}
+
 /** Dead events, oldest first. */
 export async function listDead(db: Kysely<Database>, limit = 100) {
   return db
-    .selectFrom('outbox_events')
-    .select(['event_id', 'payment_id', 'event_type', 'topic', 'attempts', 'last_error', 'created_at'])
-    .where('state', '=', 'DEAD')
-    .orderBy('id')
+    .selectFrom('outbox_dead as d')
+    .innerJoin('outbox_events as e', 'e.id', 'd.id')
+    .select([
+      'e.event_id',
+      'e.payment_id',
+      'e.event_type',
+      'e.topic',
+      'd.attempts',
+      'd.last_error',
+      'e.created_at',
+    ])
+    .orderBy('d.id')
     .limit(limit)
     .execute()
 }
 
-/** Puts dead events back in line with fresh attempts; returns how many. */
-export async function replayDead(
-  db: Kysely<Database>,
-  which: { eventId: string } | 'all',
-  now = Date.now(),
-): Promise<number> {
-  let update = db
-    .updateTable('outbox_events')
-    .set({ state: 'PENDING', attempts: 0, available_at: now, last_error: null })
-    .where('state', '=', 'DEAD')
-  if (which !== 'all') update = update.where('event_id', '=', which.eventId)
-  const result = await update.executeTakeFirst()
-  return Number(result.numUpdatedRows)
+/**
+ * Puts dead events back in line with fresh attempts; returns how many. Each moves from
+ * outbox_dead to outbox_pending in one transaction, so it is in exactly one of them throughout.
+ */
+export async function replayDead(db: Kysely<Database>, which: { eventId: string } | 'all'): Promise<number> {
+  return db.transaction().execute(async (trx) => {
+    let select = trx
+      .selectFrom('outbox_dead as d')
+      .innerJoin('outbox_events as e', 'e.id', 'd.id')
+      .select(['e.id', 'e.bucket'])
+    if (which !== 'all') select = select.where('e.event_id', '=', which.eventId)
+    const rows = await select.orderBy('e.id').execute()
+    for (let i = 0; i < rows.length; i += 1000) {
+      const part = rows.slice(i, i + 1000).map((row) => ({ id: Number(row.id), bucket: row.bucket }))
+      await trx.insertInto('outbox_pending').values(part).execute()
+      await trx
+        .deleteFrom('outbox_dead')
+        .where(
+          'id',
+          'in',
+          part.map((row) => row.id),
+        )
+        .execute()
+    }
+    return rows.length
+  })
 }

@@ -6,24 +6,17 @@ import type { OutboxRecord } from './writer.ts'
 /** An outbox row as the relay needs it: the written record and the attempts spent on it. */
 export interface PendingEvent extends OutboxRecord {
   attempts: number
+  /** Whether the row waits in outbox_retries (the broker refused it before), not outbox_pending. */
+  refused: boolean
 }
 
+type EventRow = Pick<
+  Selectable<OutboxEventTable>,
+  'id' | 'event_id' | 'payment_id' | 'sequence' | 'topic' | 'payload' | 'headers' | 'created_at' | 'bucket'
+>
+
 /** An `outbox_events` row as the relay handles it. */
-export function toPendingEvent(
-  row: Pick<
-    Selectable<OutboxEventTable>,
-    | 'id'
-    | 'event_id'
-    | 'payment_id'
-    | 'sequence'
-    | 'topic'
-    | 'payload'
-    | 'headers'
-    | 'attempts'
-    | 'created_at'
-    | 'bucket'
-  >,
-): PendingEvent {
+export function toPendingEvent(row: EventRow, attempts = 0, refused = false): PendingEvent {
   return {
     id: Number(row.id),
     eventId: row.event_id,
@@ -32,7 +25,8 @@ export function toPendingEvent(
     topic: row.topic,
     payload: row.payload,
     headers: JSON.parse(row.headers) as Record<string, string>,
-    attempts: row.attempts,
+    attempts,
+    refused,
     createdAt: Number(row.created_at),
     bucket: row.bucket,
   }
@@ -55,22 +49,21 @@ export interface RetryRows {
 }
 
 const EVENT_COLUMNS = [
-  'id',
-  'event_id',
-  'payment_id',
-  'sequence',
-  'topic',
-  'payload',
-  'headers',
-  'attempts',
-  'created_at',
-  'bucket',
+  'e.id',
+  'e.event_id',
+  'e.payment_id',
+  'e.sequence',
+  'e.topic',
+  'e.payload',
+  'e.headers',
+  'e.created_at',
+  'e.bucket',
 ] as const
 
-/** States of a row the relay still has to publish. */
-const UNPUBLISHED = ['PENDING', 'RETRY']
-
-/** The relay's queries over `outbox_events`; each is a range of the (state, id, bucket) index. */
+/**
+ * The relay's queries. An outbox row's state is the table holding its id (see migration 003):
+ * every change the relay makes is to a narrow table, and the event row is only read.
+ */
 export class OutboxStore {
   readonly #db: Kysely<Database>
 
@@ -78,105 +71,164 @@ export class OutboxStore {
     this.#db = db
   }
 
-  /** PENDING rows of these buckets after id `after`, in id order. */
+  /** Pending rows of these buckets after id `after`, in id order: a range of outbox_pending's key. */
   async fetchPending(buckets: number[], limit: number, after = 0): Promise<PendingEvent[]> {
     if (buckets.length === 0 || limit <= 0) return []
-    let select = this.#db
-      .selectFrom('outbox_events')
+    // The ids are chosen first, in a derived table, and the events then read by key. Joined
+    // directly, PostgreSQL merges the two keys from the start of outbox_events, reading every
+    // published row below the backlog on every batch.
+    const rows = await this.#db
+      .selectFrom((eb) => {
+        let ids = eb.selectFrom('outbox_pending').select('id').where('id', '>', after)
+        // Holding every bucket (one relay), the condition would only cost a check per row.
+        if (buckets.length < OUTBOX_BUCKETS) ids = ids.where('bucket', 'in', buckets)
+        return ids.orderBy('id').limit(limit).as('p')
+      })
+      .innerJoin('outbox_events as e', 'e.id', 'p.id')
       .select(EVENT_COLUMNS)
-      .where('state', '=', 'PENDING')
-      .where('id', '>', after)
-    // Holding every bucket (one relay), the condition would only cost a check per index entry.
-    if (buckets.length < OUTBOX_BUCKETS) select = select.where('bucket', 'in', buckets)
-    const rows = await select.orderBy('id').limit(limit).execute()
-    return rows.map(toPendingEvent)
+      .orderBy('p.id')
+      .execute()
+    return rows.map((row) => toPendingEvent(row))
   }
 
-  /** The RETRY rows of these buckets: few, since only records the broker refused are in that state. */
+  /** The refused rows of these buckets: few, since only records the broker refused are there. */
   async fetchRetries(buckets: number[], now: number): Promise<RetryRows> {
     const result: RetryRows = { due: [], held: new Set() }
     if (buckets.length === 0) return result
     const rows = await this.#db
-      .selectFrom('outbox_events')
-      .select([...EVENT_COLUMNS, 'available_at'])
-      .where('state', '=', 'RETRY')
-      .where('bucket', 'in', buckets)
-      .orderBy('id')
+      .selectFrom('outbox_retries as r')
+      .innerJoin('outbox_events as e', 'e.id', 'r.id')
+      .select([...EVENT_COLUMNS, 'r.attempts', 'r.available_at'])
+      .where('r.bucket', 'in', buckets)
+      .orderBy('r.id')
       .execute()
     for (const row of rows) {
       if (Number(row.available_at) > now) result.held.add(row.payment_id)
-      else result.due.push(toPendingEvent(row))
+      else result.due.push(toPendingEvent(row, row.attempts, true))
     }
     return result
   }
 
   /**
-   * The lowest unpublished sequence of each payment, from the (payment_id, sequence) key: an
-   * event may go out only when every earlier unpublished event of its payment goes out before it.
+   * The lowest unpublished sequence of each payment: an event may go out only when every earlier
+   * unpublished event of its payment goes out before it. The (payment_id, sequence) key finds a
+   * payment's few events; each is looked up by id in the two queues.
    */
   async firstPendingSequences(paymentIds: string[]): Promise<Map<string, number>> {
     const first = new Map<string, number>()
     for (const part of chunks([...new Set(paymentIds)])) {
       const rows = await this.#db
-        .selectFrom('outbox_events')
-        .select(['payment_id', (eb) => eb.fn.min('sequence').as('sequence')])
-        .where('payment_id', 'in', part)
-        .where('state', 'in', UNPUBLISHED)
-        .groupBy('payment_id')
+        .selectFrom('outbox_events as e')
+        .select(['e.payment_id', (eb) => eb.fn.min('e.sequence').as('sequence')])
+        .where('e.payment_id', 'in', part)
+        .where((eb) =>
+          eb.or([
+            eb.exists(eb.selectFrom('outbox_pending as p').select('p.id').whereRef('p.id', '=', 'e.id')),
+            eb.exists(eb.selectFrom('outbox_retries as r').select('r.id').whereRef('r.id', '=', 'e.id')),
+          ]),
+        )
+        .groupBy('e.payment_id')
         .execute()
       for (const row of rows) first.set(row.payment_id, Number(row.sequence))
     }
     return first
   }
 
-  async markPublished(ids: number[], now: number): Promise<void> {
-    for (const part of chunks(ids)) {
-      await this.#db
-        .updateTable('outbox_events')
-        .set({ state: 'PUBLISHED', published_at: now })
-        .where('id', 'in', part)
-        .where('state', 'in', UNPUBLISHED)
+  /** Published: the rows leave their queue, and that is all; the event rows are not touched. */
+  async markPublished(events: Pick<PendingEvent, 'id' | 'refused'>[]): Promise<void> {
+    const pending = events.filter((event) => !event.refused).map((event) => event.id)
+    const refused = events.filter((event) => event.refused).map((event) => event.id)
+    for (const part of chunks(pending))
+      await this.#db.deleteFrom('outbox_pending').where('id', 'in', part).execute()
+    for (const part of chunks(refused))
+      await this.#db.deleteFrom('outbox_retries').where('id', 'in', part).execute()
+  }
+
+  /** Refused by the broker: the row waits in outbox_retries until `availableAt`. */
+  async markRetry(
+    event: Pick<PendingEvent, 'id' | 'bucket'>,
+    attempts: number,
+    availableAt: number,
+    error: string,
+  ): Promise<void> {
+    await this.#db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('outbox_pending').where('id', '=', event.id).execute()
+      await trx.deleteFrom('outbox_retries').where('id', '=', event.id).execute()
+      await trx
+        .insertInto('outbox_retries')
+        .values({
+          id: event.id,
+          bucket: event.bucket,
+          attempts,
+          available_at: availableAt,
+          last_error: error.slice(0, 1000),
+        })
         .execute()
-    }
+    })
   }
 
-  async markRetry(id: number, attempts: number, availableAt: number, error: string): Promise<void> {
-    await this.#db
-      .updateTable('outbox_events')
-      .set({ state: 'RETRY', attempts, available_at: availableAt, last_error: error.slice(0, 1000) })
-      .where('id', '=', id)
-      .execute()
-  }
-
-  async markDead(id: number, attempts: number, error: string): Promise<void> {
-    await this.#db
-      .updateTable('outbox_events')
-      .set({ state: 'DEAD', attempts, last_error: error.slice(0, 1000) })
-      .where('id', '=', id)
-      .execute()
+  /** In payment.dlq: the row leaves the queues for outbox_dead, where `payrail dlq` finds it. */
+  async markDead(
+    event: Pick<PendingEvent, 'id'>,
+    attempts: number,
+    error: string,
+    now: number,
+  ): Promise<void> {
+    await this.#db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('outbox_pending').where('id', '=', event.id).execute()
+      await trx.deleteFrom('outbox_retries').where('id', '=', event.id).execute()
+      await trx
+        .insertInto('outbox_dead')
+        .values({ id: event.id, attempts, last_error: error.slice(0, 1000), dead_at: now })
+        .execute()
+    })
   }
 
   /**
-   * One step of cleanup's walk over PUBLISHED rows in id order: reads up to `limit` of them after
-   * id `after` and deletes, by primary key, those published before `cutoff`. Returns how many it
-   * deleted and where the walk stands. Ids follow publishing time closely, so the walk can stop at
-   * a step that deletes nothing; a row published late (a retry) is stepped over, not waited for.
+   * One step of cleanup's walk over the outbox in id order: reads up to `limit` rows after id
+   * `after` and deletes those created before `cutoff` that are published (in none of the queues).
+   * Returns how many it deleted, how many it read, whether it reached a row created after the
+   * cutoff (ids follow creation time, so the walk can stop there), and where the walk stands.
    */
   async deletePublishedBefore(
     cutoff: number,
     limit = 1000,
     after = 0,
-  ): Promise<{ deleted: number; scanned: number; last: number }> {
+  ): Promise<{ deleted: number; scanned: number; reachedCutoff: boolean; last: number }> {
     const rows = await this.#db
       .selectFrom('outbox_events')
-      .select(['id', 'published_at'])
-      .where('state', '=', 'PUBLISHED')
+      .select(['id', 'created_at'])
       .where('id', '>', after)
       .orderBy('id')
       .limit(limit)
       .execute()
-    const old = rows.filter((row) => Number(row.published_at) < cutoff).map((row) => Number(row.id))
-    if (old.length > 0) await this.#db.deleteFrom('outbox_events').where('id', 'in', old).execute()
-    return { deleted: old.length, scanned: rows.length, last: Number(rows.at(-1)?.id ?? after) }
+    const old = rows.filter((row) => Number(row.created_at) < cutoff).map((row) => Number(row.id))
+    let deleted = 0
+    if (old.length > 0) {
+      // The queue check is part of the delete, so that a row replayed from outbox_dead between
+      // a read and the delete is never deleted: one statement sees one snapshot.
+      const result = await this.#db
+        .deleteFrom('outbox_events')
+        .where('id', 'in', old)
+        .where((eb) =>
+          eb.and(
+            (['outbox_pending', 'outbox_retries', 'outbox_dead'] as const).map((queue) =>
+              eb.not(
+                eb.exists(
+                  eb.selectFrom(queue).select(`${queue}.id`).whereRef(`${queue}.id`, '=', 'outbox_events.id'),
+                ),
+              ),
+            ),
+          ),
+        )
+        .executeTakeFirst()
+      deleted = Number(result.numDeletedRows)
+    }
+    return {
+      deleted,
+      scanned: rows.length,
+      reachedCutoff: old.length < rows.length,
+      last: Number(rows.at(-1)?.id ?? after),
+    }
   }
 }

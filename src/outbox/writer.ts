@@ -76,6 +76,7 @@ export async function appendEvent(
       : newTraceparent()
   const headers = { 'event-id': eventId, 'event-type': event.type, traceparent }
   const topic = topicOf[event.type]
+  const bucket = bucketOf(event.paymentId)
 
   const inserted = await trx
     .insertInto('outbox_events')
@@ -88,9 +89,8 @@ export async function appendEvent(
       event_type: event.type,
       payload,
       headers: JSON.stringify(headers),
-      available_at: now,
       created_at: now,
-      bucket: bucketOf(event.paymentId),
+      bucket,
     })
     .executeTakeFirstOrThrow()
   await trx
@@ -105,17 +105,22 @@ export async function appendEvent(
     })
     .execute()
   // SQLite and MariaDB report the new id; PostgreSQL reports it only through RETURNING, which
-  // MySQL lacks, so there it is read back by the unique event id.
-  const id =
-    inserted.insertId !== undefined
-      ? Number(inserted.insertId)
-      : (
-          await trx
-            .selectFrom('outbox_events')
-            .select('id')
-            .where('event_id', '=', eventId)
-            .executeTakeFirstOrThrow()
-        ).id
+  // MySQL lacks, so there the queue row copies it from the row found by its unique event id.
+  let id: number
+  if (inserted.insertId !== undefined) {
+    id = Number(inserted.insertId)
+    await trx.insertInto('outbox_pending').values({ id, bucket }).execute()
+  } else {
+    const queued = await trx
+      .insertInto('outbox_pending')
+      .columns(['id', 'bucket'])
+      .expression((eb) =>
+        eb.selectFrom('outbox_events').select(['id', 'bucket']).where('event_id', '=', eventId),
+      )
+      .returning('id')
+      .executeTakeFirstOrThrow()
+    id = Number(queued.id)
+  }
   return {
     id,
     eventId,
@@ -125,6 +130,6 @@ export async function appendEvent(
     payload,
     headers,
     createdAt: now,
-    bucket: bucketOf(event.paymentId),
+    bucket,
   }
 }

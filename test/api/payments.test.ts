@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, describe, test } from 'node:test'
 import { sql } from 'kysely'
+import { OutboxStore } from '../../src/outbox/store.ts'
 import { ADMIN_TOKEN, type HttpResult, markCaptured, startApi } from '../helpers/api.ts'
 import { dialects } from '../helpers/databases.ts'
 import { startAcquirer } from '../helpers/processes.ts'
@@ -40,7 +41,11 @@ for (const dialect of dialects) {
       assert.ok(row !== undefined)
       assert.equal(row.topic, 'payment.authorized')
       assert.equal(row.payment_id, payment.paymentId)
-      assert.equal(row.state, 'PENDING')
+      assert.deepEqual(
+        await api.db.selectFrom('outbox_pending').select(['id', 'bucket']).execute(),
+        [{ id: row.id, bucket: row.bucket }],
+        'queued for the relay',
+      )
       const envelope = JSON.parse(row.payload)
       assert.deepEqual(Object.keys(envelope).sort(), [
         'data',
@@ -390,10 +395,10 @@ test('operations endpoints show the outbox and replay dead events', async (t) =>
   const api = await startApi(t, 'sqlite', acquirer.url)
   if (api === undefined) return
   await api.call('POST', '/api/payments/authorize', { body: authorizeBody('ops-1') })
-  await api.db
-    .updateTable('outbox_events')
-    .set({ state: 'DEAD', attempts: 20, last_error: 'refused' })
-    .execute()
+  // As the relay leaves an event it dead-lettered.
+  const [queued] = await api.db.selectFrom('outbox_pending').select('id').execute()
+  assert.ok(queued !== undefined)
+  await new OutboxStore(api.db).markDead(queued, 20, 'refused', Date.now())
   const status = await api.call('GET', '/api/admin/outbox', { key: ADMIN_TOKEN })
   assert.equal(status.status, 200)
   assert.equal(status.body.dead, 1)

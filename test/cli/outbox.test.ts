@@ -5,7 +5,9 @@ import { join } from 'node:path'
 import { test } from 'node:test'
 import { openDatabase } from '../../src/db/database.ts'
 import { migrateToLatest } from '../../src/db/migrate.ts'
+import type { OutboxState } from '../../src/outbox/status.ts'
 import { runCli } from '../helpers/cli.ts'
+import { type FixtureRow, insertOutboxRows, outboxRows } from '../helpers/outbox.ts'
 
 test('outbox status, dlq list and dlq replay show and put back dead events', async (t) => {
   const url = `sqlite:${join(mkdtempSync(join(tmpdir(), 'payrail-dlq-')), 'p.db')}`
@@ -13,7 +15,7 @@ test('outbox status, dlq list and dlq replay show and put back dead events', asy
   t.after(() => handle.close())
   await migrateToLatest(handle.db, handle.dialect)
   const now = Date.now()
-  const row = (id: string, state: string, type: string) => ({
+  const row = (id: string, state: OutboxState, type: string): FixtureRow => ({
     event_id: id,
     payment_id: `p-${id}`,
     merchant_id: 'm',
@@ -22,20 +24,16 @@ test('outbox status, dlq list and dlq replay show and put back dead events', asy
     event_type: type,
     payload: '{}',
     headers: '{}',
-    available_at: now,
     created_at: now - 5000,
     state,
     attempts: state === 'DEAD' ? 20 : 0,
-    last_error: state === 'DEAD' ? 'MESSAGE_TOO_LARGE' : null,
+    lastError: 'MESSAGE_TOO_LARGE',
   })
-  await handle.db
-    .insertInto('outbox_events')
-    .values([
-      row('e-1', 'DEAD', 'PAYMENT_CAPTURED'),
-      row('e-2', 'PENDING', 'PAYMENT_AUTHORIZED'),
-      row('e-3', 'DEAD', 'PAYMENT_REFUNDED'),
-    ])
-    .execute()
+  await insertOutboxRows(handle.db, [
+    row('e-1', 'DEAD', 'PAYMENT_CAPTURED'),
+    row('e-2', 'PENDING', 'PAYMENT_AUTHORIZED'),
+    row('e-3', 'DEAD', 'PAYMENT_REFUNDED'),
+  ])
 
   const status = await runCli(['outbox', 'status', '--json'], { DATABASE_URL: url })
   assert.equal(status.code, 0, status.stderr)
@@ -52,12 +50,8 @@ test('outbox status, dlq list and dlq replay show and put back dead events', asy
   const one = await runCli(['dlq', 'replay', 'e-1'], { DATABASE_URL: url })
   assert.equal(one.code, 0, one.stderr)
   assert.match(one.stdout, /replayed 1 event$/m)
-  const replayed = await handle.db
-    .selectFrom('outbox_events')
-    .selectAll()
-    .where('event_id', '=', 'e-1')
-    .executeTakeFirstOrThrow()
-  assert.deepEqual([replayed.state, replayed.attempts, replayed.last_error], ['PENDING', 0, null])
+  const replayed = (await outboxRows(handle.db)).find((r) => r.eventId === 'e-1')
+  assert.deepEqual([replayed?.state, replayed?.attempts, replayed?.lastError], ['PENDING', 0, null])
 
   const missing = await runCli(['dlq', 'replay', 'e-1'], { DATABASE_URL: url })
   assert.equal(missing.code, 1)

@@ -63,25 +63,16 @@ for (const dialect of dialects) {
       event_type: 'PAYMENT_AUTHORIZED',
       payload: '{}',
       headers: '{}',
-      available_at: now,
       created_at: now,
     })
     await db
       .insertInto('outbox_events')
       .values([row(1), row(2), row(3)])
       .execute()
-    const ids = await db
-      .selectFrom('outbox_events')
-      .select(['id', 'sequence', 'state', 'attempts'])
-      .orderBy('id')
-      .execute()
+    const ids = await db.selectFrom('outbox_events').select(['id', 'sequence']).orderBy('id').execute()
     assert.deepEqual(
-      ids.map((r) => [r.sequence, r.state, r.attempts]),
-      [
-        [1, 'PENDING', 0],
-        [2, 'PENDING', 0],
-        [3, 'PENDING', 0],
-      ],
+      ids.map((r) => r.sequence),
+      [1, 2, 3],
     )
     assert.ok((ids[0]?.id ?? 0) < (ids[1]?.id ?? 0) && (ids[1]?.id ?? 0) < (ids[2]?.id ?? 0))
     assert.equal(typeof ids[0]?.id, 'number', 'ids are read as numbers on every dialect')

@@ -3,6 +3,7 @@ import { test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { issueApiKey } from '../../src/db/merchants.ts'
 import { migrateToLatest } from '../../src/db/migrate.ts'
+import { outboxStateCounts } from '../../src/outbox/status.ts'
 import { dialects, throwawayDatabase } from '../helpers/databases.ts'
 import { freePort, startAcquirer, startRole } from '../helpers/processes.ts'
 import { requireService } from '../helpers/services.ts'
@@ -52,10 +53,7 @@ for (const dialect of dialects) {
       })
       assert.equal(response.status, 201, await response.text())
     }
-    const published = async () =>
-      (await db.selectFrom('outbox_events').select('state').execute()).filter(
-        (row) => row.state === 'PUBLISHED',
-      ).length
+    const published = async () => (await outboxStateCounts(db)).PUBLISHED
     const until = Date.now() + 10_000
     while ((await published()) < 5) {
       assert.ok(Date.now() < until, `not published within 10 s:\n${api.output()}`)

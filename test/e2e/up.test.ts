@@ -8,6 +8,7 @@ import { test } from 'node:test'
 import { ROOT } from '../../src/cli/context.ts'
 import { openDatabase } from '../../src/db/database.ts'
 import { createAdmin } from '../../src/kafka/connection.ts'
+import { outboxRows } from '../helpers/outbox.ts'
 import { freePort } from '../helpers/processes.ts'
 import { requireService } from '../helpers/services.ts'
 
@@ -85,11 +86,7 @@ test('payrail up prepares database and topics, runs the roles, prints a working 
   // The relay that payrail up runs publishes the authorization.
   const deadline2 = Date.now() + 30_000
   for (;;) {
-    const row = await handle.db
-      .selectFrom('outbox_events')
-      .select('state')
-      .where('payment_id', '=', paymentId)
-      .executeTakeFirst()
+    const row = (await outboxRows(handle.db)).find((r) => r.paymentId === paymentId)
     if (row?.state === 'PUBLISHED') break
     assert.ok(Date.now() < deadline2, `the authorization was not published: ${row?.state}`)
     await new Promise((resolve) => setTimeout(resolve, 100))

@@ -2,13 +2,15 @@ import { randomBytes } from 'node:crypto'
 import { Writable } from 'node:stream'
 import type { TestContext } from 'node:test'
 import { Consumer, stringDeserializers } from '@platformatic/kafka'
-import type { Kysely } from 'kysely'
-import type { Database } from '../../src/db/schema.ts'
+import type { Insertable, Kysely } from 'kysely'
+import type { Database, OutboxEventTable } from '../../src/db/schema.ts'
 import { createAdmin } from '../../src/kafka/connection.ts'
 import { createLogger } from '../../src/observability/logger.ts'
+import { bucketOf } from '../../src/outbox/buckets.ts'
 import { LeaseManager } from '../../src/outbox/leases.ts'
 import { KafkaPublisher } from '../../src/outbox/publisher.ts'
 import { OutboxRelay, type RelayOptions } from '../../src/outbox/relay.ts'
+import type { OutboxState } from '../../src/outbox/status.ts'
 import { OutboxStore } from '../../src/outbox/store.ts'
 import { appendEvent } from '../../src/outbox/writer.ts'
 import type { ThrowawayDatabase } from './databases.ts'
@@ -290,4 +292,78 @@ export function startRelay(
 export function firstDeliveries(records: ConsumedRecord[]): ConsumedRecord[] {
   const seen = new Set<string>()
   return records.filter((record) => !seen.has(record.eventId) && seen.add(record.eventId))
+}
+
+/** An outbox row for a fixture: the event columns, where it stands, and what its queue records. */
+export type FixtureRow = Omit<Insertable<OutboxEventTable>, 'bucket'> & {
+  bucket?: number
+  state: OutboxState
+  attempts?: number
+  lastError?: string
+  availableAt?: number
+}
+
+/** Inserts fixture rows in order (so ids follow the list), each in the queue its state names. */
+export async function insertOutboxRows(db: Kysely<Database>, rows: FixtureRow[]): Promise<void> {
+  for (const { state, attempts = 0, lastError = 'refused', availableAt = 0, ...event } of rows) {
+    const bucket = event.bucket ?? bucketOf(event.payment_id)
+    await db
+      .insertInto('outbox_events')
+      .values({ ...event, bucket })
+      .execute()
+    const { id } = await db
+      .selectFrom('outbox_events')
+      .select('id')
+      .where('event_id', '=', event.event_id)
+      .executeTakeFirstOrThrow()
+    if (state === 'PENDING') await db.insertInto('outbox_pending').values({ id, bucket }).execute()
+    if (state === 'RETRY') {
+      await db
+        .insertInto('outbox_retries')
+        .values({ id, bucket, attempts, available_at: availableAt, last_error: lastError })
+        .execute()
+    }
+    if (state === 'DEAD') {
+      await db.insertInto('outbox_dead').values({ id, attempts, last_error: lastError, dead_at: 0 }).execute()
+    }
+  }
+}
+
+/** Every outbox row in id order with where it stands and the attempts and error its queue records. */
+export async function outboxRows(db: Kysely<Database>): Promise<
+  {
+    eventId: string
+    paymentId: string
+    sequence: number
+    state: OutboxState
+    attempts: number
+    lastError: string | null
+  }[]
+> {
+  const events = await db
+    .selectFrom('outbox_events')
+    .select(['id', 'event_id', 'payment_id', 'sequence'])
+    .orderBy('id')
+    .execute()
+  const pending = new Set(
+    (await db.selectFrom('outbox_pending').select('id').execute()).map((r) => Number(r.id)),
+  )
+  const retries = new Map(
+    (await db.selectFrom('outbox_retries').selectAll().execute()).map((r) => [Number(r.id), r] as const),
+  )
+  const dead = new Map(
+    (await db.selectFrom('outbox_dead').selectAll().execute()).map((r) => [Number(r.id), r] as const),
+  )
+  return events.map((event) => {
+    const id = Number(event.id)
+    const queued = retries.get(id) ?? dead.get(id)
+    return {
+      eventId: event.event_id,
+      paymentId: event.payment_id,
+      sequence: event.sequence,
+      state: pending.has(id) ? 'PENDING' : retries.has(id) ? 'RETRY' : dead.has(id) ? 'DEAD' : 'PUBLISHED',
+      attempts: queued?.attempts ?? 0,
+      lastError: queued?.last_error ?? null,
+    }
+  })
 }

@@ -2,19 +2,20 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { migrateToLatest } from '../../src/db/migrate.ts'
 import { OutboxCleanup } from '../../src/outbox/cleanup.ts'
+import type { OutboxState } from '../../src/outbox/status.ts'
 import { OutboxStore } from '../../src/outbox/store.ts'
 import { dialects, throwawayDatabase } from '../helpers/databases.ts'
-import { quietLogger } from '../helpers/outbox.ts'
+import { type FixtureRow, insertOutboxRows, quietLogger } from '../helpers/outbox.ts'
 
 for (const dialect of dialects) {
-  test(`${dialect}: cleanup deletes published rows past retention in batches and nothing else`, async (t) => {
+  test(`${dialect}: cleanup deletes published rows past retention in batches, and no row still in a queue`, async (t) => {
     const database = await throwawayDatabase(t, dialect)
     if (database === undefined) return
     const { db } = database.open()
     await migrateToLatest(db, dialect)
     const now = Date.now()
     const hour = 3_600_000
-    const row = (n: number, state: string, publishedAt: number | null) => ({
+    const row = (n: number, state: OutboxState, createdAt: number): FixtureRow => ({
       event_id: `e-${n}`,
       payment_id: `p-${n}`,
       merchant_id: 'm',
@@ -23,18 +24,17 @@ for (const dialect of dialects) {
       event_type: 'PAYMENT_AUTHORIZED',
       payload: '{}',
       headers: '{}',
-      available_at: now,
-      created_at: now - 48 * hour,
+      created_at: createdAt,
       state,
-      published_at: publishedAt,
     })
-    const rows = [
+    // Old rows still in a queue come first: the walk steps over them.
+    await insertOutboxRows(db, [
+      row(101, 'PENDING', now - 48 * hour),
+      row(102, 'DEAD', now - 48 * hour),
+      row(103, 'RETRY', now - 48 * hour),
       ...Array.from({ length: 25 }, (_, n) => row(n, 'PUBLISHED', now - 25 * hour)),
       row(100, 'PUBLISHED', now - hour),
-      row(101, 'PENDING', null),
-      row(102, 'DEAD', null),
-    ]
-    await db.insertInto('outbox_events').values(rows).execute()
+    ])
     const cleanup = new OutboxCleanup({
       store: new OutboxStore(db),
       logger: quietLogger(),
@@ -45,7 +45,7 @@ for (const dialect of dialects) {
     const left = await db.selectFrom('outbox_events').select('event_id').orderBy('event_id').execute()
     assert.deepEqual(
       left.map((r) => r.event_id),
-      ['e-100', 'e-101', 'e-102'],
+      ['e-100', 'e-101', 'e-102', 'e-103'],
     )
     assert.equal(await cleanup.sweep(), 0)
   })

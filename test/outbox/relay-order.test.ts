@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
+import type { Kysely } from 'kysely'
 import { migrateToLatest } from '../../src/db/migrate.ts'
+import type { Database } from '../../src/db/schema.ts'
 import { bucketOf } from '../../src/outbox/buckets.ts'
 import { LeaseManager } from '../../src/outbox/leases.ts'
 import { OutboxRelay } from '../../src/outbox/relay.ts'
@@ -20,10 +22,20 @@ function row(id: number, paymentId: string, sequence: number) {
     event_type: 'PAYMENT_AUTHORIZED',
     payload: '{}',
     headers: '{}',
-    available_at: 0,
     created_at: Date.now(),
     bucket: bucketOf(paymentId),
   }
+}
+
+/** Commits outbox rows with the ids given, queued as the writer queues them. */
+async function commitRows(db: Kysely<Database>, rows: ReturnType<typeof row>[]): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    await trx.insertInto('outbox_events').values(rows).execute()
+    await trx
+      .insertInto('outbox_pending')
+      .values(rows.map((r) => ({ id: r.id, bucket: r.bucket })))
+      .execute()
+  })
 }
 
 /**
@@ -36,10 +48,7 @@ test('an event committed below the cursor is never overtaken by its payment’s 
   if (database === undefined) return
   const { db } = database.open()
   await migrateToLatest(db, 'sqlite')
-  await db
-    .insertInto('outbox_events')
-    .values([row(1, 'a', 1), row(2, 'b', 1), row(3, 'c', 1), row(5, 'd', 1)])
-    .execute()
+  await commitRows(db, [row(1, 'a', 1), row(2, 'b', 1), row(3, 'c', 1), row(5, 'd', 1)])
 
   const sent: PendingEvent[][] = []
   let releaseFirst: () => void = () => {}
@@ -77,10 +86,7 @@ test('an event committed below the cursor is never overtaken by its payment’s 
 
   // The first batch (ids 1, 2) is in flight; the second (3, 5) is claimed behind it, cursor at 5.
   await secondFetch
-  await db
-    .insertInto('outbox_events')
-    .values([row(4, 'q', 1), row(6, 'q', 2)])
-    .execute()
+  await commitRows(db, [row(4, 'q', 1), row(6, 'q', 2)])
   releaseFirst()
   const deadline = Date.now() + 10_000
   while (sent.flat().length < 6 && Date.now() < deadline) await sleep(20)

@@ -66,7 +66,9 @@ export async function up(db: Kysely<unknown>, dialect: DialectName): Promise<voi
     .execute()
 
   // The outbox id is the publishing order within a payment's events as well as the claim cursor,
-  // so it must be a monotonically increasing integer in every dialect.
+  // so it must be a monotonically increasing integer in every dialect. The row itself is never
+  // updated: where it stands (pending, refused, dead, published) is kept by the relay's tables
+  // of migration 003.
   const id = { sqlite: 'integer', mysql: 'bigint', postgres: 'bigserial' } as const
   await db.schema
     .createTable('outbox_events')
@@ -82,12 +84,7 @@ export async function up(db: Kysely<unknown>, dialect: DialectName): Promise<voi
     .addColumn('event_type', 'varchar(64)', (c) => c.notNull())
     .addColumn('payload', 'text', (c) => c.notNull())
     .addColumn('headers', 'text', (c) => c.notNull())
-    .addColumn('state', 'varchar(16)', (c) => c.notNull().defaultTo('PENDING'))
-    .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
-    .addColumn('available_at', 'bigint', (c) => c.notNull())
-    .addColumn('last_error', 'varchar(1000)')
     .addColumn('created_at', 'bigint', (c) => c.notNull())
-    .addColumn('published_at', 'bigint')
     .addUniqueConstraint('outbox_events_payment_sequence', ['payment_id', 'sequence'])
     .execute()
 

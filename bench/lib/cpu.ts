@@ -1,0 +1,66 @@
+import { readdirSync, readFileSync } from 'node:fs'
+
+/** The processes a benchmark's CPU time is split over; each is found by its command line. */
+const SERVERS: Record<string, (comm: string, cmdline: string) => boolean> = {
+  mariadb: (comm) => comm === 'mariadbd' || comm === 'mysqld',
+  postgres: (comm) => comm === 'postgres',
+  kafka: (comm, cmdline) => comm === 'java' && cmdline.includes('kafka.Kafka'),
+}
+
+/** CPU seconds used so far by each server's processes, from /proc (Linux); 0 where unreadable. */
+function serverSeconds(): Record<string, number> {
+  const ticksPerSecond = 100 // USER_HZ, 100 on every Linux architecture that Node runs on
+  const totals: Record<string, number> = Object.fromEntries(Object.keys(SERVERS).map((name) => [name, 0]))
+  let pids: string[] = []
+  try {
+    pids = readdirSync('/proc').filter((entry) => /^\d+$/.test(entry))
+  } catch {
+    return totals
+  }
+  for (const pid of pids) {
+    let stat: string
+    let cmdline: string
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+    } catch {
+      continue // the process ended while we looked
+    }
+    // The command name is in parentheses and may hold spaces; the fields after it are fixed.
+    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    const seconds = (Number(fields[11]) + Number(fields[12])) / ticksPerSecond // utime, stime
+    for (const [name, matches] of Object.entries(SERVERS)) {
+      if (matches(comm, cmdline)) totals[name] = (totals[name] ?? 0) + seconds
+    }
+  }
+  return totals
+}
+
+/**
+ * Starts measuring; `perEvent(n)` then gives the CPU microseconds per event that this process
+ * and each local server spent since the start, which shows what a run is bound by.
+ */
+export function cpuMeter(): { perEvent(events: number): Record<string, number> } {
+  const ownStart = process.cpuUsage()
+  const serversStart = serverSeconds()
+  return {
+    perEvent(events) {
+      const own = process.cpuUsage(ownStart)
+      const servers = serverSeconds()
+      const result: Record<string, number> = { relay: (own.user + own.system) / events }
+      for (const [name, seconds] of Object.entries(servers)) {
+        const spent = seconds - (serversStart[name] ?? 0)
+        if (spent > 0) result[name] = (spent * 1e6) / events
+      }
+      return result
+    },
+  }
+}
+
+/** `relay 5.1 µs, mariadb 6.0 µs, kafka 2.2 µs` */
+export function formatPerEvent(perEvent: Record<string, number>): string {
+  return Object.entries(perEvent)
+    .map(([name, micros]) => `${name} ${micros.toFixed(1)} µs`)
+    .join(', ')
+}
