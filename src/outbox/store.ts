@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from 'kysely'
+import type { Kysely, Selectable, Transaction } from 'kysely'
 import type { Database, OutboxEventTable } from '../db/schema.ts'
 import { OUTBOX_BUCKETS } from './buckets.ts'
 import type { OutboxRecord } from './writer.ts'
@@ -59,6 +59,12 @@ const EVENT_COLUMNS = [
   'e.created_at',
   'e.bucket',
 ] as const
+
+/** Takes a row out of both queues the relay sends from, inside the transaction that puts it in its next one. */
+async function leaveQueues(trx: Transaction<Database>, id: number): Promise<void> {
+  await trx.deleteFrom('outbox_pending').where('id', '=', id).execute()
+  await trx.deleteFrom('outbox_retries').where('id', '=', id).execute()
+}
 
 /**
  * The relay's queries. An outbox row's state is the table holding its id (see migration 003):
@@ -152,8 +158,7 @@ export class OutboxStore {
     error: string,
   ): Promise<void> {
     await this.#db.transaction().execute(async (trx) => {
-      await trx.deleteFrom('outbox_pending').where('id', '=', event.id).execute()
-      await trx.deleteFrom('outbox_retries').where('id', '=', event.id).execute()
+      await leaveQueues(trx, event.id)
       await trx
         .insertInto('outbox_retries')
         .values({
@@ -175,8 +180,7 @@ export class OutboxStore {
     now: number,
   ): Promise<void> {
     await this.#db.transaction().execute(async (trx) => {
-      await trx.deleteFrom('outbox_pending').where('id', '=', event.id).execute()
-      await trx.deleteFrom('outbox_retries').where('id', '=', event.id).execute()
+      await leaveQueues(trx, event.id)
       await trx
         .insertInto('outbox_dead')
         .values({ id: event.id, attempts, last_error: error.slice(0, 1000), dead_at: now })
