@@ -44,6 +44,16 @@ export async function freshDatabase(
     drop: async () => {
       const cleanup = new pg.Client({ connectionString: server })
       await cleanup.connect()
+      // A pool's end() resolves before its connections are gone from the server; forcing the
+      // drop at once would cut them and make their (closed) pool report errors. Wait a little.
+      for (let tries = 0; tries < 50; tries++) {
+        const open = await cleanup.query(
+          'select count(*)::int as n from pg_stat_activity where datname = $1',
+          [name],
+        )
+        if (open.rows[0]?.n === 0) break
+        await new Promise((resolve) => setTimeout(resolve, 100))
+      }
       await cleanup.query(`DROP DATABASE "${name}" WITH (FORCE)`)
       await cleanup.end()
     },
