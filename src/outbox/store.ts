@@ -60,10 +60,16 @@ const EVENT_COLUMNS = [
   'e.bucket',
 ] as const
 
-/** Takes a row out of both queues the relay sends from, inside the transaction that puts it in its next one. */
-async function leaveQueues(trx: Transaction<Database>, id: number): Promise<void> {
-  await trx.deleteFrom('outbox_pending').where('id', '=', id).execute()
-  await trx.deleteFrom('outbox_retries').where('id', '=', id).execute()
+/**
+ * Takes a row out of both queues the relay sends from, inside the transaction that puts it in
+ * its next one; says whether it was in either. A row in neither is published (or dead) already,
+ * by another relay that took the bucket over, and must not be queued again: it would go out a
+ * second time, after its payment's later events.
+ */
+async function leaveQueues(trx: Transaction<Database>, id: number): Promise<boolean> {
+  const pending = await trx.deleteFrom('outbox_pending').where('id', '=', id).executeTakeFirst()
+  const retry = await trx.deleteFrom('outbox_retries').where('id', '=', id).executeTakeFirst()
+  return Number(pending.numDeletedRows) + Number(retry.numDeletedRows) > 0
 }
 
 /**
@@ -150,7 +156,7 @@ export class OutboxStore {
       await this.#db.deleteFrom('outbox_retries').where('id', 'in', part).execute()
   }
 
-  /** Refused by the broker: the row waits in outbox_retries until `availableAt`. */
+  /** Refused by the broker: the row waits in outbox_retries until `availableAt` (unless it left the queues meanwhile). */
   async markRetry(
     event: Pick<PendingEvent, 'id' | 'bucket'>,
     attempts: number,
@@ -158,7 +164,7 @@ export class OutboxStore {
     error: string,
   ): Promise<void> {
     await this.#db.transaction().execute(async (trx) => {
-      await leaveQueues(trx, event.id)
+      if (!(await leaveQueues(trx, event.id))) return
       await trx
         .insertInto('outbox_retries')
         .values({
@@ -172,7 +178,7 @@ export class OutboxStore {
     })
   }
 
-  /** In payment.dlq: the row leaves the queues for outbox_dead, where `payrail dlq` finds it. */
+  /** In payment.dlq: the row leaves the queues for outbox_dead, where `payrail dlq` finds it (unless it left them meanwhile). */
   async markDead(
     event: Pick<PendingEvent, 'id'>,
     attempts: number,
@@ -180,7 +186,7 @@ export class OutboxStore {
     now: number,
   ): Promise<void> {
     await this.#db.transaction().execute(async (trx) => {
-      await leaveQueues(trx, event.id)
+      if (!(await leaveQueues(trx, event.id))) return
       await trx
         .insertInto('outbox_dead')
         .values({ id: event.id, attempts, last_error: error.slice(0, 1000), dead_at: now })

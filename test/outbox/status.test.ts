@@ -63,6 +63,11 @@ for (const dialect of dialects) {
     })
     await store.markPublished([{ ...event('e-3'), refused: true }])
     assert.deepEqual(await outboxStateCounts(db), { PENDING: 0, RETRY: 0, DEAD: 2, PUBLISHED: 4 })
+    // A relay that lost its bucket may still report a refusal for a row another relay published:
+    // the row stays published rather than go out again after its payment's later events.
+    await store.markRetry(event('e-4'), 1, now, 'late refusal')
+    await store.markDead(event('e-1'), 20, 'late refusal', now)
+    assert.deepEqual(await outboxStateCounts(db), { PENDING: 0, RETRY: 0, DEAD: 2, PUBLISHED: 4 })
     assert.deepEqual(await outboxBacklog(db, now), { pending: 0, oldestPendingAgeSeconds: 0 })
   })
 }
