@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { Writable } from 'node:stream'
 import type { TestContext } from 'node:test'
-import { Consumer, stringDeserializers } from '@platformatic/kafka'
+import { Consumer, type Message, stringDeserializers } from '@platformatic/kafka'
 import type { Insertable, Kysely } from 'kysely'
 import type { Database, OutboxEventTable } from '../../src/db/schema.ts'
 import { createAdmin } from '../../src/kafka/connection.ts'
@@ -128,6 +128,19 @@ export interface ConsumedRecord {
   headers: Map<string, string>
 }
 
+function consumedRecord(message: Message<string, string, string, string>): ConsumedRecord {
+  const envelope = envelopeOf(message.value)
+  return {
+    key: message.key,
+    partition: message.partition,
+    offset: message.offset,
+    eventId: envelope.eventId,
+    sequence: envelope.sequence,
+    value: message.value,
+    headers: message.headers,
+  }
+}
+
 function envelopeOf(value: string): { eventId: string; sequence: number } {
   try {
     const envelope = JSON.parse(value) as { eventId?: unknown; sequence?: unknown }
@@ -155,16 +168,7 @@ export async function readTopic(
   const timer = setTimeout(() => stream.close(), timeoutMs)
   try {
     for await (const message of stream) {
-      const envelope = envelopeOf(message.value)
-      records.push({
-        key: message.key,
-        partition: message.partition,
-        offset: message.offset,
-        eventId: envelope.eventId,
-        sequence: envelope.sequence,
-        value: message.value,
-        headers: message.headers as Map<string, string>,
-      })
+      records.push(consumedRecord(message))
       if (records.length >= count) break
     }
   } finally {
@@ -206,16 +210,7 @@ export async function readTopicToEnd(
     )
     try {
       for await (const message of stream) {
-        const envelope = envelopeOf(message.value)
-        records.push({
-          key: message.key,
-          partition: message.partition,
-          offset: message.offset,
-          eventId: envelope.eventId,
-          sequence: envelope.sequence,
-          value: message.value,
-          headers: message.headers as Map<string, string>,
-        })
+        records.push(consumedRecord(message))
         if (message.offset + 1n >= (ends[message.partition] ?? 0n)) left.delete(message.partition)
         if (left.size === 0) break
       }

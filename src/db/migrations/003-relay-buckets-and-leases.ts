@@ -14,8 +14,8 @@ export const OUTBOX_BUCKETS = 64
  * first send), outbox_retries (refused by the broker, due again at available_at), outbox_dead
  * (in payment.dlq), or none of them (published). Publishing is then a delete from a two-column
  * table, and the wide event row is written once and never updated: updating a state column on
- * it cost MariaDB three times the work per event (the row's undo record and the move of its
- * entry in a state index), and the relay's drain rate is that work.
+ * it cost MariaDB four times the CPU per event (the row's undo record and the move of its
+ * entry in a state index), and PostgreSQL a new version of the whole row.
  */
 export async function up(db: Kysely<unknown>, dialect: DialectName): Promise<void> {
   await db.schema
