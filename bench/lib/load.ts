@@ -45,7 +45,8 @@ export interface LoadResult {
   statuses: Record<string, number>
 }
 
-function percentile(sorted: number[], q: number): number {
+/** The q-quantile of values sorted ascending (0 for none). */
+export function percentile(sorted: number[], q: number): number {
   if (sorted.length === 0) return 0
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0
 }

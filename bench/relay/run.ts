@@ -27,6 +27,7 @@ import { authorizedPayment, quietLogger } from '../../test/helpers/outbox.ts'
 import { cpuMeter, formatPerEvent } from '../lib/cpu.ts'
 import { freshDatabase } from '../lib/databases.ts'
 import { benchCluster } from '../lib/kafka.ts'
+import { percentile } from '../lib/load.ts'
 
 const { values } = parseArgs({
   options: {
@@ -272,12 +273,6 @@ async function drain(dialect: DialectName): Promise<{ rate: number; cpu: Record<
   }
 }
 
-/** The q-quantile of the values (sorted in place). */
-function quantile(values: number[], q: number): number {
-  values.sort((a, b) => a - b)
-  return values[Math.min(values.length - 1, Math.floor(q * values.length))] ?? 0
-}
-
 async function latency(
   dialect: DialectName,
 ): Promise<{ p50: number; p99: number; fromCreation99: number; committed: number }> {
@@ -364,10 +359,12 @@ async function latency(
     await new Promise((resolve) => setTimeout(resolve, 2000))
     await relay.stop()
     await publisher.close()
+    commitToAck.sort((a, b) => a - b)
+    createToAck.sort((a, b) => a - b)
     return {
-      p50: quantile(commitToAck, 0.5),
-      p99: quantile(commitToAck, 0.99),
-      fromCreation99: quantile(createToAck, 0.99),
+      p50: percentile(commitToAck, 0.5),
+      p99: percentile(commitToAck, 0.99),
+      fromCreation99: percentile(createToAck, 0.99),
       committed,
     }
   } finally {

@@ -9,10 +9,11 @@ export interface OutboxStatus {
   relays: { id: string; breaker: string; lastHeartbeatSecondsAgo: number }[]
 }
 
-/** The backlog as operators see it (`payrail outbox status`, the relay's gauges). */
+/** The backlog as operators see it (`payrail outbox status`, the admin endpoint). */
 export async function outboxStatus(db: Kysely<Database>, now = Date.now()): Promise<OutboxStatus> {
+  const backlog = await outboxBacklog(db, now)
   // The queues hold only unpublished rows: published rows, the millions, are never read.
-  const pending = await db
+  const byType = await db
     .selectFrom((eb) =>
       eb
         .selectFrom('outbox_pending')
@@ -21,38 +22,24 @@ export async function outboxStatus(db: Kysely<Database>, now = Date.now()): Prom
         .as('q'),
     )
     .innerJoin('outbox_events as e', 'e.id', 'q.id')
-    .select([
-      'e.event_type',
-      (eb) => eb.fn.countAll<number>().as('n'),
-      (eb) => eb.fn.min('e.created_at').as('oldest'),
-    ])
+    .select(['e.event_type', (eb) => eb.fn.countAll<number>().as('n')])
     .groupBy('e.event_type')
     .execute()
   const dead = await db
     .selectFrom('outbox_dead')
     .select((eb) => eb.fn.countAll<number>().as('n'))
     .executeTakeFirstOrThrow()
-  const status: OutboxStatus = {
-    pending: 0,
-    oldestPendingAgeSeconds: 0,
-    dead: Number(dead.n),
-    pendingByType: {},
-    relays: [],
-  }
-  let oldest = Number.POSITIVE_INFINITY
-  for (const row of pending) {
-    status.pending += Number(row.n)
-    status.pendingByType[row.event_type] = Number(row.n)
-    oldest = Math.min(oldest, Number(row.oldest))
-  }
-  if (Number.isFinite(oldest)) status.oldestPendingAgeSeconds = Math.max(0, (now - oldest) / 1000)
   const relays = await db.selectFrom('relay_instances').selectAll().orderBy('id').execute()
-  status.relays = relays.map((relay) => ({
-    id: relay.id,
-    breaker: relay.breaker_state,
-    lastHeartbeatSecondsAgo: Math.round((now - Number(relay.heartbeat_at)) / 100) / 10,
-  }))
-  return status
+  return {
+    ...backlog,
+    dead: Number(dead.n),
+    pendingByType: Object.fromEntries(byType.map((row) => [row.event_type, Number(row.n)])),
+    relays: relays.map((relay) => ({
+      id: relay.id,
+      breaker: relay.breaker_state,
+      lastHeartbeatSecondsAgo: Math.round((now - Number(relay.heartbeat_at)) / 100) / 10,
+    })),
+  }
 }
 
 /** The backlog's size and age, for the relay's gauges: two counts and two lookups by key. */
@@ -86,28 +73,6 @@ export async function outboxBacklog(
     if (oldest !== undefined) oldestPendingAgeSeconds = Math.max(0, (now - Number(oldest.created_at)) / 1000)
   }
   return { pending: Number(row.pending) + Number(row.retry), oldestPendingAgeSeconds }
-}
-
-/** Where an outbox row stands: the queue holding its id, or none once published. */
-export type OutboxState = 'PENDING' | 'RETRY' | 'DEAD' | 'PUBLISHED'
-
-/** How many outbox rows stand in each state, from one statement and so one snapshot. */
-export async function outboxStateCounts(db: Kysely<Database>): Promise<Record<OutboxState, number>> {
-  const row = await db
-    .selectNoFrom((eb) => [
-      eb.selectFrom('outbox_events').select(eb.fn.countAll<number>().as('n')).as('all'),
-      eb.selectFrom('outbox_pending').select(eb.fn.countAll<number>().as('n')).as('pending'),
-      eb.selectFrom('outbox_retries').select(eb.fn.countAll<number>().as('n')).as('retry'),
-      eb.selectFrom('outbox_dead').select(eb.fn.countAll<number>().as('n')).as('dead'),
-    ])
-    .executeTakeFirstOrThrow()
-  const [all, PENDING, RETRY, DEAD] = [row.all, row.pending, row.retry, row.dead].map(Number) as [
-    number,
-    number,
-    number,
-    number,
-  ]
-  return { PENDING, RETRY, DEAD, PUBLISHED: all - PENDING - RETRY - DEAD }
 }
 
 /** Dead events, oldest first. */

@@ -5,9 +5,8 @@ import { join } from 'node:path'
 import { test } from 'node:test'
 import { openDatabase } from '../../src/db/database.ts'
 import { migrateToLatest } from '../../src/db/migrate.ts'
-import type { OutboxState } from '../../src/outbox/status.ts'
 import { runCli } from '../helpers/cli.ts'
-import { type FixtureRow, insertOutboxRows, outboxRows } from '../helpers/outbox.ts'
+import { type FixtureRow, insertOutboxRows, type OutboxState, outboxRows } from '../helpers/outbox.ts'
 
 test('outbox status, dlq list and dlq replay show and put back dead events', async (t) => {
   const url = `sqlite:${join(mkdtempSync(join(tmpdir(), 'payrail-dlq-')), 'p.db')}`

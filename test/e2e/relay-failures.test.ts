@@ -10,9 +10,15 @@ import { migrateToLatest } from '../../src/db/migrate.ts'
 import type { Database } from '../../src/db/schema.ts'
 import { createAdmin } from '../../src/kafka/connection.ts'
 import { startBroker, stopBroker } from '../../src/kafka/local-broker/broker.ts'
-import { outboxStateCounts } from '../../src/outbox/status.ts'
 import { dialects, throwawayDatabase } from '../helpers/databases.ts'
-import { firstDeliveries, outOfOrder, readTopicToEnd, seedEvents, testTopic } from '../helpers/outbox.ts'
+import {
+  firstDeliveries,
+  outboxStateCounts,
+  outOfOrder,
+  readTopicToEnd,
+  seedEvents,
+  testTopic,
+} from '../helpers/outbox.ts'
 import { freePort, type RoleProcess, startRole } from '../helpers/processes.ts'
 import { requireService } from '../helpers/services.ts'
 

@@ -10,7 +10,6 @@ import { bucketOf } from '../../src/outbox/buckets.ts'
 import { LeaseManager } from '../../src/outbox/leases.ts'
 import { KafkaPublisher } from '../../src/outbox/publisher.ts'
 import { OutboxRelay, type RelayOptions } from '../../src/outbox/relay.ts'
-import type { OutboxState } from '../../src/outbox/status.ts'
 import { OutboxStore } from '../../src/outbox/store.ts'
 import { appendEvent } from '../../src/outbox/writer.ts'
 import type { ThrowawayDatabase } from './databases.ts'
@@ -128,6 +127,16 @@ export interface ConsumedRecord {
   headers: Map<string, string>
 }
 
+/** A consumer of strings in a group of its own, so that it reads a topic from the start. */
+function readerConsumer(brokers: string): Consumer<string, string, string, string> {
+  return new Consumer({
+    clientId: 'payrail-test',
+    groupId: `payrail-test-${randomBytes(4).toString('hex')}`,
+    bootstrapBrokers: brokers.split(','),
+    deserializers: stringDeserializers,
+  })
+}
+
 function consumedRecord(message: Message<string, string, string, string>): ConsumedRecord {
   const envelope = envelopeOf(message.value)
   return {
@@ -157,12 +166,7 @@ export async function readTopic(
   count: number,
   timeoutMs = 30_000,
 ): Promise<ConsumedRecord[]> {
-  const consumer = new Consumer({
-    clientId: 'payrail-test',
-    groupId: `payrail-test-${randomBytes(4).toString('hex')}`,
-    bootstrapBrokers: brokers.split(','),
-    deserializers: stringDeserializers,
-  })
+  const consumer = readerConsumer(brokers)
   const stream = await consumer.consume({ topics: [topic], mode: 'earliest' })
   const records: ConsumedRecord[] = []
   const timer = setTimeout(() => stream.close(), timeoutMs)
@@ -189,12 +193,7 @@ export async function readTopicToEnd(
   topic: string,
   timeoutMs = 30_000,
 ): Promise<ConsumedRecord[]> {
-  const consumer = new Consumer({
-    clientId: 'payrail-test',
-    groupId: `payrail-test-${randomBytes(4).toString('hex')}`,
-    bootstrapBrokers: brokers.split(','),
-    deserializers: stringDeserializers,
-  })
+  const consumer = readerConsumer(brokers)
   try {
     const ends = (await consumer.listOffsets({ topics: [topic] })).get(topic) ?? []
     const left = new Set(ends.flatMap((end, partition) => (end > 0n ? [partition] : [])))
@@ -287,6 +286,28 @@ export function startRelay(
 export function firstDeliveries(records: ConsumedRecord[]): ConsumedRecord[] {
   const seen = new Set<string>()
   return records.filter((record) => !seen.has(record.eventId) && seen.add(record.eventId))
+}
+
+/** Where an outbox row stands: the queue holding its id, or none once published. */
+export type OutboxState = 'PENDING' | 'RETRY' | 'DEAD' | 'PUBLISHED'
+
+/** How many outbox rows stand in each state, from one statement and so one snapshot. */
+export async function outboxStateCounts(db: Kysely<Database>): Promise<Record<OutboxState, number>> {
+  const row = await db
+    .selectNoFrom((eb) => [
+      eb.selectFrom('outbox_events').select(eb.fn.countAll<number>().as('n')).as('all'),
+      eb.selectFrom('outbox_pending').select(eb.fn.countAll<number>().as('n')).as('pending'),
+      eb.selectFrom('outbox_retries').select(eb.fn.countAll<number>().as('n')).as('retry'),
+      eb.selectFrom('outbox_dead').select(eb.fn.countAll<number>().as('n')).as('dead'),
+    ])
+    .executeTakeFirstOrThrow()
+  const [all, PENDING, RETRY, DEAD] = [row.all, row.pending, row.retry, row.dead].map(Number) as [
+    number,
+    number,
+    number,
+    number,
+  ]
+  return { PENDING, RETRY, DEAD, PUBLISHED: all - PENDING - RETRY - DEAD }
 }
 
 /** An outbox row for a fixture: the event columns, where it stands, and what its queue records. */

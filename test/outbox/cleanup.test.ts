@@ -2,10 +2,9 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { migrateToLatest } from '../../src/db/migrate.ts'
 import { OutboxCleanup } from '../../src/outbox/cleanup.ts'
-import type { OutboxState } from '../../src/outbox/status.ts'
 import { OutboxStore } from '../../src/outbox/store.ts'
 import { dialects, throwawayDatabase } from '../helpers/databases.ts'
-import { type FixtureRow, insertOutboxRows, quietLogger } from '../helpers/outbox.ts'
+import { type FixtureRow, insertOutboxRows, type OutboxState, quietLogger } from '../helpers/outbox.ts'
 
 for (const dialect of dialects) {
   test(`${dialect}: cleanup deletes published rows past retention in batches, and no row still in a queue`, async (t) => {

@@ -2,12 +2,13 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { migrateToLatest } from '../../src/db/migrate.ts'
-import { listDead, outboxStateCounts, replayDead } from '../../src/outbox/status.ts'
+import { listDead, replayDead } from '../../src/outbox/status.ts'
 import { toPendingEvent } from '../../src/outbox/store.ts'
 import { dialects, throwawayDatabase } from '../helpers/databases.ts'
 import {
   firstDeliveries,
   outboxRows,
+  outboxStateCounts,
   outOfOrder,
   readTopic,
   readTopicToEnd,

@@ -1,10 +1,16 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { migrateToLatest } from '../../src/db/migrate.ts'
-import { type OutboxState, outboxBacklog, outboxStateCounts, outboxStatus } from '../../src/outbox/status.ts'
+import { outboxBacklog, outboxStatus } from '../../src/outbox/status.ts'
 import { OutboxStore } from '../../src/outbox/store.ts'
 import { dialects, throwawayDatabase } from '../helpers/databases.ts'
-import { type FixtureRow, insertOutboxRows, outboxRows } from '../helpers/outbox.ts'
+import {
+  type FixtureRow,
+  insertOutboxRows,
+  type OutboxState,
+  outboxRows,
+  outboxStateCounts,
+} from '../helpers/outbox.ts'
 
 for (const dialect of dialects) {
   test(`${dialect}: a row's state is the queue holding it; counts, backlog and status agree, and moves keep one queue per row`, async (t) => {
