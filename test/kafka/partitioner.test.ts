@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { test } from 'node:test'
-import { Consumer, Producer, stringDeserializers, stringSerializers } from '@platformatic/kafka'
+import { Consumer, murmur2, Producer, stringDeserializers, stringSerializers } from '@platformatic/kafka'
 import { createAdmin } from '../../src/kafka/connection.ts'
 import { javaPartition, partitioner } from '../../src/kafka/partitioner.ts'
 import { requireService } from '../helpers/services.ts'
@@ -26,6 +26,15 @@ test('keys land on the partitions a Java producer picks', () => {
     assert.equal(javaPartition(key, 6), six, `key ${JSON.stringify(key)} on 6 partitions`)
     assert.equal(javaPartition(key, 3), three, `key ${JSON.stringify(key)} on 3 partitions`)
     assert.equal(javaPartition(Buffer.from(key), 6), six)
+  }
+})
+
+test('the hash agrees with the Kafka client library on random keys of every tail length', () => {
+  for (let n = 0; n < 20_000; n++) {
+    const key = randomBytes(n % 67)
+    const reference = murmur2(key) & 0x7fffffff
+    assert.equal(javaPartition(key, 64), reference % 64, `key ${key.toString('hex')}`)
+    assert.equal(partitioner({ topic: 't' }, key), reference, `key ${key.toString('hex')}`)
   }
 })
 
