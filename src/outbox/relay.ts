@@ -52,6 +52,12 @@ export interface RelayOptions {
 
 const RETRY_CAP_MS = 5 * 60_000
 
+/**
+ * Batches claimed beyond the one being sent. Two keep the relay's thread busy: the database
+ * answers the claims while the producer encodes and waits for acknowledgements.
+ */
+const CLAIMS_AHEAD = 2
+
 /** Marks that may be written at once; more would only queue on the database. */
 const MARKS_IN_FLIGHT = 4
 
@@ -199,44 +205,101 @@ export class OutboxRelay {
   }
 
   /**
-   * Claim, send, mark, pipelined: while one batch waits for Kafka's acknowledgement the next is
-   * claimed, and marks are written behind the sends. A failure drains the pipeline and restarts
-   * the poll from the oldest pending row.
+   * Claim, send, mark, pipelined: before a batch is handed to the producer, the next
+   * CLAIMS_AHEAD batches are claimed one after another, so the database reads them while this
+   * one is encoded and acknowledged, and marks are written behind the sends. A failure drains
+   * the pipeline and restarts the poll from the oldest pending row.
    */
   async #run(): Promise<void> {
-    let next: Promise<Batch> | undefined
+    const ahead: Promise<Batch | undefined>[] = []
     while (!this.#stopping) {
       try {
         await this.#heartbeatIfDue()
-        const batch = await (next ?? this.#claim())
-        next = undefined
+        let batch = await ahead.shift()
+        if (batch === undefined) {
+          // The chain stopped at a batch that was not full: everything after it is empty too.
+          ahead.length = 0
+          batch = await this.#claim()
+        }
         if (batch.events.length === 0) {
           await this.#settle()
           if (!this.#stopping) await this.#idle()
           continue
         }
         if (this.#marking.size >= MARKS_IN_FLIGHT) await Promise.race(this.#marking)
-        const sending = this.#send(batch.events)
-        if ((batch.full || this.#fastPath.length > 0) && !this.#stopping) next = this.#claim()
-        if ((await sending) !== 'ok') {
-          if (next !== undefined) this.#release((await next).events)
-          next = undefined
+        if (!this.#stillLeased(batch.events)) {
+          // Claimed while its buckets were leased; since then one was lost or given back to the
+          // fair share. Its events, and the later ones claimed ahead, wait for the next pass.
+          this.#release(batch.events)
+          await this.#dropAhead(ahead)
+          this.#taken.clear()
+          await this.#settle()
+          continue
+        }
+        this.#claimAhead(ahead, batch)
+        if ((await this.#send(batch.events)) !== 'ok') {
+          await this.#dropAhead(ahead)
           this.#taken.clear()
           await this.#settle()
           if (!this.#stopping) await this.#idle()
         }
       } catch (error) {
         this.#logger.error({ err: error }, 'relay cycle failed; retrying after the poll interval')
-        if (next !== undefined) this.#release((await next.catch(() => ({ events: [], full: false }))).events)
-        next = undefined
+        await this.#dropAhead(ahead)
         this.#inFlight.clear()
         this.#taken.clear()
         await this.#settle()
         if (!this.#stopping) await this.#idle()
       }
     }
-    if (next !== undefined) this.#release((await next).events)
+    await this.#dropAhead(ahead)
     await Promise.all(this.#marking)
+  }
+
+  /**
+   * Queues claims behind `current` up to CLAIMS_AHEAD, each started when the one before it
+   * returned a full batch (or records were handed over): claims move the pass's cursor, so they
+   * run one at a time. A claim that is not started resolves to undefined, and so do all after it.
+   */
+  #claimAhead(ahead: Promise<Batch | undefined>[], current: Batch): void {
+    let previous: Promise<Batch | undefined> = ahead.at(-1) ?? Promise.resolve(current)
+    while (ahead.length < CLAIMS_AHEAD) {
+      const claim = previous.then((batch) =>
+        batch !== undefined && (batch.full || this.#fastPath.length > 0) && !this.#stopping
+          ? this.#claim()
+          : undefined,
+      )
+      // Its rejection is handled where it is awaited (#run or #dropAhead); without this, a
+      // claim failing while the loop awaits a send would count as unhandled and end the process.
+      claim.catch(() => {})
+      ahead.push(claim)
+      previous = claim
+    }
+  }
+
+  /** Gives up the batches claimed ahead: their events go out in a later pass. */
+  async #dropAhead(ahead: Promise<Batch | undefined>[]): Promise<void> {
+    let logged: unknown
+    for (const claim of ahead.splice(0)) {
+      try {
+        const batch = await claim
+        if (batch !== undefined) this.#release(batch.events)
+      } catch (error) {
+        // A failed claim fails every claim chained after it with the same error: log it once.
+        if (error !== logged)
+          this.#logger.error({ err: error }, 'claiming ahead failed; the next pass claims again')
+        logged = error
+      }
+    }
+  }
+
+  /**
+   * Whether every event's bucket is still leased for a whole send. A batch claimed ahead waits
+   * for the sends before it, and the lease check at claim time covers only one send's length.
+   */
+  #stillLeased(events: PendingEvent[]): boolean {
+    const usable = new Set(this.#leases.usable(this.#deliveryTimeoutMs))
+    return events.every((event) => usable.has(event.bucket))
   }
 
   async #heartbeatIfDue(): Promise<void> {

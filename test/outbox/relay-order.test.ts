@@ -103,3 +103,77 @@ test('an event committed below the cursor is never overtaken by its payment’s 
     [3, 5],
   )
 })
+
+/**
+ * Batches are claimed ahead of the send in flight, so they may go out seconds after their
+ * claim. A batch whose lease no longer outlasts a whole send must not go out: another relay
+ * takes an expired bucket over after the grace time. The lease clock here jumps while the
+ * first send waits for Kafka.
+ */
+test('a batch claimed ahead is not sent once its lease no longer covers a send', async (t) => {
+  const database = await throwawayDatabase(t, 'sqlite')
+  if (database === undefined) return
+  const { db } = database.open()
+  await migrateToLatest(db, 'sqlite')
+  await commitRows(
+    db,
+    [1, 2, 3, 4, 5, 6].map((id) => row(id, `p${id}`, 1)),
+  )
+
+  let leaseClockOffset = 0
+  const sent: PendingEvent[][] = []
+  let releaseFirst: () => void = () => {}
+  const firstSend = new Promise<void>((resolve) => {
+    releaseFirst = resolve
+  })
+  const store = new OutboxStore(db)
+  let fetches = 0
+  const fetchPending = store.fetchPending.bind(store)
+  store.fetchPending = async (...args) => {
+    const rows = await fetchPending(...args)
+    fetches++
+    return rows
+  }
+  const relay = new OutboxRelay({
+    store,
+    publisher: {
+      send: async (events) => {
+        sent.push(events)
+        if (sent.length === 1) await firstSend
+      },
+      sendDead: async () => {},
+    },
+    leases: new LeaseManager({ db, leaseMs: 9000, now: () => Date.now() + leaseClockOffset }),
+    logger: quietLogger(),
+    batchSize: 2,
+    pollIntervalMs: 20,
+  })
+  relay.start()
+  database.beforeClose(() => relay.stop())
+
+  // Batch 1 (ids 1, 2) is in flight; batches 2 and 3 are claimed behind it.
+  const claimed = Date.now() + 10_000
+  while (fetches < 3 && Date.now() < claimed) await sleep(5)
+  assert.equal(fetches, 3, 'two batches were claimed ahead of the first send')
+  // Seven seconds later, the leases (9 s) no longer outlast a send (3 s).
+  leaseClockOffset = 7000
+  releaseFirst()
+  await sleep(300)
+  assert.deepEqual(
+    sent.map((batch) => batch.map((event) => event.id)),
+    [[1, 2]],
+    'nothing claimed ahead went out on a lease about to expire',
+  )
+
+  // Renewed, the leases cover sends again: the rest goes out, once each.
+  leaseClockOffset = 0
+  const drained = Date.now() + 10_000
+  while (sent.flat().length < 6 && Date.now() < drained) await sleep(20)
+  assert.deepEqual(
+    sent
+      .flat()
+      .map((event) => event.id)
+      .sort((a, b) => a - b),
+    [1, 2, 3, 4, 5, 6],
+  )
+})
