@@ -1,4 +1,4 @@
-import { Producer, stringSerializers } from '@platformatic/kafka'
+import { Producer } from '@platformatic/kafka'
 import { PayrailError } from '../domain/errors.ts'
 import { reliableProducerOptions } from '../kafka/producer.ts'
 import { TOPICS } from '../kafka/topics.ts'
@@ -15,20 +15,26 @@ export interface PublisherOptions {
   onLateFailure?: (error: unknown) => void
 }
 
+const HEADER_NAMES_KEPT = 64
+
 /**
  * The relay's Kafka producer: acks from all in-sync replicas and idempotence, so a retried
  * produce request neither duplicates nor reorders records of one partition; keyed by payment id
  * with the Java client's partitioner.
  */
 export class KafkaPublisher {
-  readonly #producer: Producer<string, string, string, string>
+  readonly #producer: Producer<Buffer, Buffer, Buffer, Buffer>
+  /** Header names as bytes, encoded once: every record carries the same few names. */
+  readonly #headerNames = new Map<string, Buffer>()
   readonly #deliveryTimeoutMs: number
   readonly #onLateFailure: (error: unknown) => void
 
   constructor(options: PublisherOptions) {
     this.#deliveryTimeoutMs = options.deliveryTimeoutMs ?? 3000
     this.#onLateFailure = options.onLateFailure ?? (() => {})
-    this.#producer = new Producer({ ...reliableProducerOptions(options), serializers: stringSerializers })
+    // Records are handed over as bytes (no serializers), so that the header names are encoded
+    // once and the headers need no conversion from an object to a Map per record.
+    this.#producer = new Producer(reliableProducerOptions(options))
   }
 
   /** Publishes the events in the given order; rejects when any of them was not acknowledged. */
@@ -38,9 +44,9 @@ export class KafkaPublisher {
       this.#producer.send({
         messages: events.map((event) => ({
           topic: event.topic,
-          key: event.paymentId,
-          value: event.payload,
-          headers: event.headers,
+          key: Buffer.from(event.paymentId),
+          value: Buffer.from(event.payload),
+          headers: this.#headers(event.headers),
         })),
       }),
     )
@@ -53,19 +59,33 @@ export class KafkaPublisher {
         messages: [
           {
             topic: TOPICS.dlq.name,
-            key: event.paymentId,
-            value: event.payload,
-            headers: {
+            key: Buffer.from(event.paymentId),
+            value: Buffer.from(event.payload),
+            headers: this.#headers({
               ...event.headers,
               'original-topic': event.topic,
               'error-message': error.slice(0, 500),
               attempts: String(attempts),
               'failed-by': 'relay',
-            },
+            }),
           },
         ],
       }),
     )
+  }
+
+  #headers(headers: Record<string, string>): Map<Buffer, Buffer> {
+    const encoded = new Map<Buffer, Buffer>()
+    for (const [name, value] of Object.entries(headers)) {
+      let key = this.#headerNames.get(name)
+      if (key === undefined) {
+        key = Buffer.from(name)
+        // Names come from payrail's own writer; the bound only guards against a runaway set.
+        if (this.#headerNames.size < HEADER_NAMES_KEPT) this.#headerNames.set(name, key)
+      }
+      encoded.set(key, Buffer.from(value))
+    }
+    return encoded
   }
 
   close(): Promise<void> {
