@@ -74,6 +74,13 @@ interface Pass {
   held: Set<string>
 }
 
+function ascendingIds(events: PendingEvent[]): boolean {
+  for (let i = 1; i < events.length; i++) {
+    if ((events[i] as PendingEvent).id <= (events[i - 1] as PendingEvent).id) return false
+  }
+  return true
+}
+
 interface Batch {
   events: PendingEvent[]
   /** The poll found a whole batch: more is waiting, claim again at once. */
@@ -426,8 +433,11 @@ export class OutboxRelay {
       }
       if (expected > start) this.#remember(paymentId, expected - 1)
     }
-    // Within one send, a partition receives its records in array order: each payment's in sequence.
-    events.sort((a, b) => (a.paymentId === b.paymentId ? a.sequence - b.sequence : a.id - b.id))
+    // Within one send, a partition receives its records in array order: each payment's in
+    // sequence. A poll's rows come in id order, which is sequence order per payment (see #claim);
+    // only a batch with retries or handed-off records in front needs sorting.
+    if (!ascendingIds(events))
+      events.sort((a, b) => (a.paymentId === b.paymentId ? a.sequence - b.sequence : a.id - b.id))
     for (const event of events) this.#inFlight.add(event.id)
     return { events, full }
   }
