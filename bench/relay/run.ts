@@ -17,7 +17,7 @@ import { type DialectName, openDatabase } from '../../src/db/database.ts'
 import { migrateToLatest } from '../../src/db/migrate.ts'
 import type { Database } from '../../src/db/schema.ts'
 import { ensureDistribution } from '../../src/kafka/local-broker/distribution.ts'
-import { bucketOf } from '../../src/outbox/buckets.ts'
+import { bucketOf, OUTBOX_BUCKETS } from '../../src/outbox/buckets.ts'
 import { LeaseManager } from '../../src/outbox/leases.ts'
 import { KafkaPublisher } from '../../src/outbox/publisher.ts'
 import { OutboxRelay, type RelayObserver } from '../../src/outbox/relay.ts'
@@ -40,6 +40,7 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '15' },
     phases: { type: 'string', default: 'ceiling,client,drain,latency' },
     rounds: { type: 'string', default: '3' },
+    relays: { type: 'string', default: '1' },
   },
 })
 const number = (name: string, text: string) => {
@@ -55,6 +56,7 @@ const batchSize = number('batch', values.batch)
 const rate = number('rate', values.rate)
 const seconds = number('seconds', values.seconds)
 const rounds = number('rounds', values.rounds)
+const relayCount = number('relays', values.relays)
 const databases = values.databases.split(',') as DialectName[]
 const phases = new Set(values.phases.split(','))
 for (const phase of phases) {
@@ -201,6 +203,7 @@ function relayFor(
   db: Kysely<Database>,
   observer: RelayObserver,
   onAcked: (events: PendingEvent[]) => void = noop,
+  leases = new LeaseManager({ db }),
 ) {
   const publisher = new KafkaPublisher({ brokers, clientId: 'payrail-bench-relay' })
   const relay = new OutboxRelay({
@@ -212,7 +215,7 @@ function relayFor(
       },
       sendDead: (event, error, attempts) => publisher.sendDead(event, error, attempts),
     },
-    leases: new LeaseManager({ db }),
+    leases,
     logger: quietLogger(),
     observer,
     batchSize,
@@ -234,6 +237,20 @@ const counting = (
   buckets: noop,
 })
 
+/**
+ * Lease managers for `count` relays that already hold equal shares of the buckets, as relays
+ * that have run together for a few heartbeats do; the drain then measures publishing only.
+ */
+async function balancedLeases(db: Kysely<Database>, count: number): Promise<LeaseManager[]> {
+  const managers = Array.from({ length: count }, () => new LeaseManager({ db }))
+  for (const manager of managers) await manager.heartbeat()
+  const share = Math.ceil(OUTBOX_BUCKETS / count)
+  for (let round = 0; round < 5 && managers.some((m) => m.held() < share - 1); round++) {
+    for (const manager of managers) await manager.heartbeat()
+  }
+  return managers
+}
+
 async function drain(dialect: DialectName): Promise<{ rate: number; cpu: Record<string, number> }> {
   const { url, drop } = await freshDatabase(dialect)
   const handle = openDatabase({ url, poolMax: 8 })
@@ -250,21 +267,23 @@ async function drain(dialect: DialectName): Promise<{ rate: number; cpu: Record<
     const finished = new Promise<void>((resolve) => {
       done = resolve
     })
-    const { relay, publisher } = relayFor(
-      handle.db,
-      counting((count) => {
-        published += count
-        if (published >= rows) done()
-      }),
+    const observer = counting((count) => {
+      published += count
+      if (published >= rows) done()
+    })
+    const relays = (await balancedLeases(handle.db, relayCount)).map((leases) =>
+      relayFor(handle.db, observer, noop, leases),
     )
     const started = performance.now()
     const meter = cpuMeter()
-    relay.start()
+    for (const { relay } of relays) relay.start()
     await finished
     const elapsed = (performance.now() - started) / 1000
     const cpu = meter.perEvent(rows)
-    await relay.stop()
-    await publisher.close()
+    for (const { relay, publisher } of relays) {
+      await relay.stop()
+      await publisher.close()
+    }
     return { rate: rows / elapsed, cpu }
   } finally {
     await handle.close()
