@@ -5,7 +5,7 @@
  *
  *   ./payrail bench relay [--rows 200000] [--payments 10000] [--payload 500] [--batch 1000]
  *                         [--databases sqlite,mysql,postgres] [--rate 2000] [--seconds 15]
- *                         [--phases ceiling,client,drain,latency] [--rounds 3]
+ *                         [--phases ceiling,client,drain,latency] [--rounds 3] [--relays 1]
  */
 import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -444,7 +444,7 @@ try {
     results.push({ dialect, drain: drained.get(dialect) ?? Number.NaN, ...steady })
   }
   say(
-    `\nbench/relay: ${rows} rows, ${paymentCount} payments, ${payloadBytes}-byte payloads, batch ${batchSize}, one relay in this process, broker on this 2-core machine; throughputs best of ${rounds}`,
+    `\nbench/relay: ${rows} rows, ${paymentCount} payments, ${payloadBytes}-byte payloads, batch ${batchSize}, ${relayCount === 1 ? 'one relay' : `${relayCount} relays`} in this process, broker on this 2-core machine; throughputs best of ${rounds}`,
   )
   say(
     '| database | drain events/s | % of Kafka ceiling | × seed design ceiling (4,000/s) | commit-to-ack p50 ms | p99 ms | creation-to-ack p99 ms |',
