@@ -87,6 +87,24 @@ interface Batch {
   full: boolean
 }
 
+/** A claim's first half: what it takes, known before its events are read. */
+interface Plan {
+  /** Due retries and handed-off records: read already. */
+  ready: PendingEvent[]
+  /** The poll's pending ids, in id order; their events are read in the second half. */
+  ids: number[]
+  buckets: Set<number>
+  held: Set<string> | undefined
+  full: boolean
+}
+
+/** A claim made ahead of the send in flight. */
+interface Claim {
+  /** Its plan, once the pass's cursor moved past it: the next claim may start. Undefined if not started. */
+  planned: Promise<Pick<Plan, 'full'> | undefined>
+  batch: Promise<Batch | undefined>
+}
+
 /**
  * Publishes the outbox to Kafka. Two paths feed one loop: records handed over right after their
  * commit (the fast path, used when the relay runs inside the process that commits) and a poll of
@@ -218,11 +236,11 @@ export class OutboxRelay {
    * the pipeline and restarts the poll from the oldest pending row.
    */
   async #run(): Promise<void> {
-    const ahead: Promise<Batch | undefined>[] = []
+    const ahead: Claim[] = []
     while (!this.#stopping) {
       try {
         await this.#heartbeatIfDue()
-        let batch = await ahead.shift()
+        let batch = await ahead.shift()?.batch
         if (batch === undefined) {
           // The chain stopped at a batch that was not full: everything after it is empty too.
           ahead.length = 0
@@ -264,32 +282,40 @@ export class OutboxRelay {
   }
 
   /**
-   * Queues claims behind `current` up to CLAIMS_AHEAD, each started when the one before it
-   * returned a full batch (or records were handed over): claims move the pass's cursor, so they
-   * run one at a time. A claim that is not started resolves to undefined, and so do all after it.
+   * Queues claims behind `current` up to CLAIMS_AHEAD. Each claim's plan starts when the plan
+   * before it moved the pass's cursor and found a full batch (or records were handed over), so
+   * plans run one at a time; the events of several plans are read at once; and each claim's
+   * #select waits for the one before it, whose runs it continues (#taken). A claim that is not
+   * started resolves to undefined, and so do all after it.
    */
-  #claimAhead(ahead: Promise<Batch | undefined>[], current: Batch): void {
-    let previous: Promise<Batch | undefined> = ahead.at(-1) ?? Promise.resolve(current)
+  #claimAhead(ahead: Claim[], current: Batch): void {
+    let previous: Claim = ahead.at(-1) ?? {
+      planned: Promise.resolve({ full: current.full }),
+      batch: Promise.resolve(current),
+    }
     while (ahead.length < CLAIMS_AHEAD) {
-      const claim = previous.then((batch) =>
-        batch !== undefined && (batch.full || this.#fastPath.length > 0) && !this.#stopping
-          ? this.#claim()
+      const before = previous
+      const planned = before.planned.then((plan) =>
+        plan !== undefined && (plan.full || this.#fastPath.length > 0) && !this.#stopping
+          ? this.#plan()
           : undefined,
       )
-      // Its rejection is handled where it is awaited (#run or #dropAhead); without this, a
+      const batch = planned.then((plan) => (plan === undefined ? undefined : this.#load(plan, before.batch)))
+      // Rejections are handled where the batch is awaited (#run or #dropAhead); without these, a
       // claim failing while the loop awaits a send would count as unhandled and end the process.
-      claim.catch(() => {})
-      ahead.push(claim)
-      previous = claim
+      planned.catch(() => {})
+      batch.catch(() => {})
+      previous = { planned, batch }
+      ahead.push(previous)
     }
   }
 
   /** Gives up the batches claimed ahead: their events go out in a later pass. */
-  async #dropAhead(ahead: Promise<Batch | undefined>[]): Promise<void> {
+  async #dropAhead(ahead: Claim[]): Promise<void> {
     let logged: unknown
     for (const claim of ahead.splice(0)) {
       try {
-        const batch = await claim
+        const batch = await claim.batch
         if (batch !== undefined) this.#release(batch.events)
       } catch (error) {
         // A failed claim fails every claim chained after it with the same error: log it once.
@@ -366,11 +392,17 @@ export class OutboxRelay {
    * commit reaches Kafka after one send, not after a scan of the table.
    */
   async #claim(): Promise<Batch> {
+    return this.#load(await this.#plan())
+  }
+
+  /** The first half of #claim: takes retries and handed-off records, and moves the cursor. */
+  async #plan(): Promise<Plan> {
     const usable = new Set(this.#leases.usable(this.#deliveryTimeoutMs))
     const now = this.#now()
     const poll =
       this.#pass !== undefined || this.#pollRequested || now - this.#lastPollStart >= this.#pollIntervalMs
-    if (!poll) return this.#select(this.#takeFastPath(usable), usable, undefined, false)
+    if (!poll)
+      return { ready: this.#takeFastPath(usable), ids: [], buckets: usable, held: undefined, full: false }
 
     let retries: PendingEvent[] = []
     if (this.#pass === undefined) {
@@ -385,16 +417,26 @@ export class OutboxRelay {
     const buckets = new Set([...pass.buckets].filter((bucket) => usable.has(bucket)))
     const fast = this.#takeFastPath(buckets)
     const room = this.#batchSize - fast.length - retries.length
-    const polled = room > 0 ? await this.#store.fetchPending([...buckets], room, this.#cursor) : []
-    const full = room <= 0 || polled.length >= room
-    const last = polled.at(-1)
+    const ids = room > 0 ? await this.#store.fetchPendingIds([...buckets], room, this.#cursor) : []
+    const full = room <= 0 || ids.length >= room
+    const last = ids.at(-1)
     if (full) {
-      if (last !== undefined) this.#cursor = last.id
+      if (last !== undefined) this.#cursor = last
     } else {
       this.#cursor = 0
       this.#pass = undefined
     }
-    return this.#select([...retries, ...fast, ...polled], buckets, pass.held, full)
+    return { ready: [...retries, ...fast], ids, buckets, held: pass.held, full }
+  }
+
+  /**
+   * The second half of #claim: reads the plan's events, then selects the batch once the batch
+   * before it (`after`) was selected.
+   */
+  async #load(plan: Plan, after?: Promise<unknown>): Promise<Batch> {
+    const polled = plan.ids.length > 0 ? await this.#store.fetchEvents(plan.ids) : []
+    await after
+    return this.#select([...plan.ready, ...polled], plan.buckets, plan.held, plan.full)
   }
 
   /** Keeps, per payment, the run of candidates that may go out now (see #claim), and marks them in flight. */

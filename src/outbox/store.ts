@@ -83,24 +83,33 @@ export class OutboxStore {
     this.#db = db
   }
 
-  /** Pending rows of these buckets after id `after`, in id order: a range of outbox_pending's key. */
-  async fetchPending(buckets: number[], limit: number, after = 0): Promise<PendingEvent[]> {
+  /**
+   * Up to `limit` pending ids of these buckets after id `after`, in id order: a range of
+   * outbox_pending's key, read without the events so that the next range can be asked for
+   * while these events are still being read (see fetchEvents).
+   */
+  async fetchPendingIds(buckets: number[], limit: number, after = 0): Promise<number[]> {
     if (buckets.length === 0 || limit <= 0) return []
-    // The ids are chosen first, in a derived table, and the events then read by key. Joined
-    // directly, PostgreSQL merges the two keys from the start of outbox_events, reading every
-    // published row below the backlog on every batch.
-    const rows = await this.#db
-      .selectFrom((eb) => {
-        let ids = eb.selectFrom('outbox_pending').select('id').where('id', '>', after)
-        // Holding every bucket (one relay), the condition would only cost a check per row.
-        if (buckets.length < OUTBOX_BUCKETS) ids = ids.where('bucket', 'in', buckets)
-        return ids.orderBy('id').limit(limit).as('p')
-      })
-      .innerJoin('outbox_events as e', 'e.id', 'p.id')
-      .select(EVENT_COLUMNS)
-      .orderBy('p.id')
-      .execute()
-    return rows.map((row) => toPendingEvent(row))
+    let query = this.#db.selectFrom('outbox_pending').select('id').where('id', '>', after)
+    // Holding every bucket (one relay), the condition would only cost a check per row.
+    if (buckets.length < OUTBOX_BUCKETS) query = query.where('bucket', 'in', buckets)
+    const rows = await query.orderBy('id').limit(limit).execute()
+    return rows.map((row) => Number(row.id))
+  }
+
+  /** The events with these ids, in id order, as the relay sends them; unknown ids are left out. */
+  async fetchEvents(ids: number[]): Promise<PendingEvent[]> {
+    const events: PendingEvent[] = []
+    for (const part of chunks(ids)) {
+      const rows = await this.#db
+        .selectFrom('outbox_events as e')
+        .select(EVENT_COLUMNS)
+        .where('e.id', 'in', part)
+        .orderBy('e.id')
+        .execute()
+      for (const row of rows) events.push(toPendingEvent(row))
+    }
+    return events
   }
 
   /** The refused rows of these buckets: few, since only records the broker refused are there. */

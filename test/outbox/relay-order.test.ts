@@ -61,9 +61,9 @@ test('an event committed below the cursor is never overtaken by its payment’s 
   const secondFetch = new Promise<void>((resolve) => {
     secondFetchDone = resolve
   })
-  const fetchPending = store.fetchPending.bind(store)
-  store.fetchPending = async (...args) => {
-    const rows = await fetchPending(...args)
+  const fetchPendingIds = store.fetchPendingIds.bind(store)
+  store.fetchPendingIds = async (...args) => {
+    const rows = await fetchPendingIds(...args)
     if (++fetches === 2) secondFetchDone()
     return rows
   }
@@ -128,9 +128,9 @@ test('a batch claimed ahead is not sent once its lease no longer covers a send',
   })
   const store = new OutboxStore(db)
   let fetches = 0
-  const fetchPending = store.fetchPending.bind(store)
-  store.fetchPending = async (...args) => {
-    const rows = await fetchPending(...args)
+  const fetchPendingIds = store.fetchPendingIds.bind(store)
+  store.fetchPendingIds = async (...args) => {
+    const rows = await fetchPendingIds(...args)
     fetches++
     return rows
   }
