@@ -39,6 +39,49 @@ async function commitRows(db: Kysely<Database>, rows: ReturnType<typeof row>[]):
 }
 
 /**
+ * A relay over `db` in batches of two whose publisher records every batch and holds the first
+ * send until `releaseFirst()`. `polled(n)` resolves once polls have read pending ids n times.
+ */
+function relayWithHeldFirstSend(db: Kysely<Database>, leases: LeaseManager, pollIntervalMs: number) {
+  const sent: PendingEvent[][] = []
+  let releaseFirst: () => void = () => {}
+  const firstSend = new Promise<void>((resolve) => {
+    releaseFirst = resolve
+  })
+  const store = new OutboxStore(db)
+  let polls = 0
+  const waiting: { count: number; resolve: () => void }[] = []
+  const fetchPendingIds = store.fetchPendingIds.bind(store)
+  store.fetchPendingIds = async (...args) => {
+    const ids = await fetchPendingIds(...args)
+    polls++
+    for (const waiter of waiting) if (waiter.count <= polls) waiter.resolve()
+    return ids
+  }
+  const relay = new OutboxRelay({
+    store,
+    publisher: {
+      send: async (events) => {
+        sent.push(events)
+        if (sent.length === 1) await firstSend
+      },
+      sendDead: async () => {},
+    },
+    leases,
+    logger: quietLogger(),
+    batchSize: 2,
+    pollIntervalMs,
+  })
+  return {
+    relay,
+    sent,
+    releaseFirst: () => releaseFirst(),
+    polls: () => polls,
+    polled: (count: number) => new Promise<void>((resolve) => waiting.push({ count, resolve })),
+  }
+}
+
+/**
  * A payment's first event can commit after the poll's cursor has passed its id, and its second
  * event then commits above the cursor. The relay must not send the second before the first.
  * The publisher here only records batches; the first send waits until the late rows are in.
@@ -50,42 +93,16 @@ test('an event committed below the cursor is never overtaken by its payment’s 
   await migrateToLatest(db, 'sqlite')
   await commitRows(db, [row(1, 'a', 1), row(2, 'b', 1), row(3, 'c', 1), row(5, 'd', 1)])
 
-  const sent: PendingEvent[][] = []
-  let releaseFirst: () => void = () => {}
-  const firstSend = new Promise<void>((resolve) => {
-    releaseFirst = resolve
-  })
-  const store = new OutboxStore(db)
-  let fetches = 0
-  let secondFetchDone: () => void = () => {}
-  const secondFetch = new Promise<void>((resolve) => {
-    secondFetchDone = resolve
-  })
-  const fetchPendingIds = store.fetchPendingIds.bind(store)
-  store.fetchPendingIds = async (...args) => {
-    const rows = await fetchPendingIds(...args)
-    if (++fetches === 2) secondFetchDone()
-    return rows
-  }
-  const relay = new OutboxRelay({
-    store,
-    publisher: {
-      send: async (events) => {
-        sent.push(events)
-        if (sent.length === 1) await firstSend
-      },
-      sendDead: async () => {},
-    },
-    leases: new LeaseManager({ db, leaseMs: 9000 }),
-    logger: quietLogger(),
-    batchSize: 2,
-    pollIntervalMs: 50,
-  })
+  const { relay, sent, releaseFirst, polled } = relayWithHeldFirstSend(
+    db,
+    new LeaseManager({ db, leaseMs: 9000 }),
+    50,
+  )
   relay.start()
   database.beforeClose(() => relay.stop())
 
   // The first batch (ids 1, 2) is in flight; the second (3, 5) is claimed behind it, cursor at 5.
-  await secondFetch
+  await Promise.race([polled(2), sleep(10_000)])
   await commitRows(db, [row(4, 'q', 1), row(6, 'q', 2)])
   releaseFirst()
   const deadline = Date.now() + 10_000
@@ -121,40 +138,17 @@ test('a batch claimed ahead is not sent once its lease no longer covers a send',
   )
 
   let leaseClockOffset = 0
-  const sent: PendingEvent[][] = []
-  let releaseFirst: () => void = () => {}
-  const firstSend = new Promise<void>((resolve) => {
-    releaseFirst = resolve
-  })
-  const store = new OutboxStore(db)
-  let fetches = 0
-  const fetchPendingIds = store.fetchPendingIds.bind(store)
-  store.fetchPendingIds = async (...args) => {
-    const rows = await fetchPendingIds(...args)
-    fetches++
-    return rows
-  }
-  const relay = new OutboxRelay({
-    store,
-    publisher: {
-      send: async (events) => {
-        sent.push(events)
-        if (sent.length === 1) await firstSend
-      },
-      sendDead: async () => {},
-    },
-    leases: new LeaseManager({ db, leaseMs: 9000, now: () => Date.now() + leaseClockOffset }),
-    logger: quietLogger(),
-    batchSize: 2,
-    pollIntervalMs: 20,
-  })
+  const { relay, sent, releaseFirst, polls, polled } = relayWithHeldFirstSend(
+    db,
+    new LeaseManager({ db, leaseMs: 9000, now: () => Date.now() + leaseClockOffset }),
+    20,
+  )
   relay.start()
   database.beforeClose(() => relay.stop())
 
   // Batch 1 (ids 1, 2) is in flight; batches 2 and 3 are claimed behind it.
-  const claimed = Date.now() + 10_000
-  while (fetches < 3 && Date.now() < claimed) await sleep(5)
-  assert.equal(fetches, 3, 'two batches were claimed ahead of the first send')
+  await Promise.race([polled(3), sleep(10_000)])
+  assert.equal(polls(), 3, 'two batches were claimed ahead of the first send')
   // Seven seconds later, the leases (9 s) no longer outlast a send (3 s).
   leaseClockOffset = 7000
   releaseFirst()
