@@ -96,6 +96,8 @@ interface Plan {
   buckets: Set<number>
   held: Set<string> | undefined
   full: boolean
+  /** Ids this relay marked published while the plan was out (see #activePlans). */
+  publishedMeanwhile: Set<number>
 }
 
 /** A claim made ahead of the send in flight. */
@@ -134,6 +136,12 @@ export class OutboxRelay {
   #fastPath: OutboxRecord[] = []
   /** Ids sent and not yet marked published: never claimed twice. */
   readonly #inFlight = new Set<number>()
+  /**
+   * One set per plan not yet selected, of the ids marked published since the plan started. Its
+   * reads may predate those deletes; and the ids leave #inFlight once marked, so without this the
+   * plan's #select would take them again and send them twice.
+   */
+  readonly #activePlans = new Set<Set<number>>()
   /** Marks of acknowledged batches, written while the next batches are sent. */
   readonly #marking = new Set<Promise<void>>()
   /** The poll reads after this id while batches come back full, and from the start otherwise. */
@@ -397,12 +405,30 @@ export class OutboxRelay {
 
   /** The first half of #claim: takes retries and handed-off records, and moves the cursor. */
   async #plan(): Promise<Plan> {
+    const publishedMeanwhile = new Set<number>()
+    this.#activePlans.add(publishedMeanwhile)
+    try {
+      return await this.#planPoll(publishedMeanwhile)
+    } catch (error) {
+      this.#activePlans.delete(publishedMeanwhile)
+      throw error
+    }
+  }
+
+  async #planPoll(publishedMeanwhile: Set<number>): Promise<Plan> {
     const usable = new Set(this.#leases.usable(this.#deliveryTimeoutMs))
     const now = this.#now()
     const poll =
       this.#pass !== undefined || this.#pollRequested || now - this.#lastPollStart >= this.#pollIntervalMs
     if (!poll)
-      return { ready: this.#takeFastPath(usable), ids: [], buckets: usable, held: undefined, full: false }
+      return {
+        ready: this.#takeFastPath(usable),
+        ids: [],
+        buckets: usable,
+        held: undefined,
+        full: false,
+        publishedMeanwhile,
+      }
 
     let retries: PendingEvent[] = []
     if (this.#pass === undefined) {
@@ -426,7 +452,7 @@ export class OutboxRelay {
       this.#cursor = 0
       this.#pass = undefined
     }
-    return { ready: [...retries, ...fast], ids, buckets, held: pass.held, full }
+    return { ready: [...retries, ...fast], ids, buckets, held: pass.held, full, publishedMeanwhile }
   }
 
   /**
@@ -434,9 +460,14 @@ export class OutboxRelay {
    * before it (`after`) was selected.
    */
   async #load(plan: Plan, after?: Promise<unknown>): Promise<Batch> {
-    const polled = plan.ids.length > 0 ? await this.#store.fetchEvents(plan.ids) : []
-    await after
-    return this.#select([...plan.ready, ...polled], plan.buckets, plan.held, plan.full)
+    try {
+      const polled = plan.ids.length > 0 ? await this.#store.fetchEvents(plan.ids) : []
+      await after
+      const candidates = [...plan.ready, ...polled].filter((event) => !plan.publishedMeanwhile.has(event.id))
+      return await this.#select(candidates, plan.buckets, plan.held, plan.full)
+    } finally {
+      this.#activePlans.delete(plan.publishedMeanwhile)
+    }
   }
 
   /** Keeps, per payment, the run of candidates that may go out now (see #claim), and marks them in flight. */
@@ -456,17 +487,23 @@ export class OutboxRelay {
       list.push(event)
       byPayment.set(event.paymentId, list)
     }
-    const unknown: string[] = []
+    const unknown = new Set<string>()
     for (const [paymentId, list] of byPayment) {
       list.sort((a, b) => a.sequence - b.sequence)
       const first = list[0] as PendingEvent
-      if (first.sequence !== 1 && this.#taken.get(paymentId) !== first.sequence - 1) unknown.push(paymentId)
+      const taken = this.#taken.get(paymentId)
+      const follows = first.sequence === 1 ? taken === undefined : taken === first.sequence - 1
+      if (!follows) unknown.add(paymentId)
     }
-    const firstPending = unknown.length > 0 ? await this.#store.firstPendingSequences(unknown) : new Map()
+    const firstPending =
+      unknown.size > 0 ? await this.#store.firstPendingSequences([...unknown]) : new Map<string, number>()
 
     const events: PendingEvent[] = []
     for (const [paymentId, list] of byPayment) {
-      const start = firstPending.get(paymentId) ?? (list[0] as PendingEvent).sequence
+      // A payment asked about with nothing pending was published meanwhile (a handed-off copy
+      // of a row the poll already sent): none of its candidates may go out again.
+      const start = unknown.has(paymentId) ? firstPending.get(paymentId) : (list[0] as PendingEvent).sequence
+      if (start === undefined) continue
       let expected = start
       for (const event of list) {
         if (event.sequence !== expected) break
@@ -548,6 +585,7 @@ export class OutboxRelay {
   async #published(events: PendingEvent[]): Promise<void> {
     const now = this.#now()
     await this.#store.markPublished(events)
+    for (const plan of this.#activePlans) for (const event of events) plan.add(event.id)
     const perTopic = new Map<string, number>()
     for (const event of events) {
       perTopic.set(event.topic, (perTopic.get(event.topic) ?? 0) + 1)

@@ -171,3 +171,78 @@ test('a batch claimed ahead is not sent once its lease no longer covers a send',
     [1, 2, 3, 4, 5, 6],
   )
 })
+
+/**
+ * A new pass can read rows as pending just before this relay's mark deletes them, and read their
+ * events after the mark let go of them. Those rows were published: they must not go out again.
+ * Here a nudge starts the new pass at once, and its read of the events waits until the first
+ * batch's mark has finished. Two guards stop the second send, and either alone passes this
+ * test: the pass skips ids marked published since it began, and a payment whose event was taken
+ * already is asked for its lowest pending sequence, which no longer exists.
+ */
+test('rows marked published while a new pass reads them are not sent again', async (t) => {
+  const database = await throwawayDatabase(t, 'sqlite')
+  if (database === undefined) return
+  const { db } = database.open()
+  await migrateToLatest(db, 'sqlite')
+  await commitRows(db, [row(1, 'a', 1), row(2, 'b', 1)])
+
+  const store = new OutboxStore(db)
+  let openMark: () => void = () => {}
+  const markMayStart = new Promise<void>((resolve) => {
+    openMark = resolve
+  })
+  let markFinished: () => void = () => {}
+  const marked = new Promise<void>((resolve) => {
+    markFinished = resolve
+  })
+  const markPublished = store.markPublished.bind(store)
+  store.markPublished = async (events) => {
+    await markMayStart
+    await markPublished(events)
+    markFinished()
+  }
+  let secondReadDone: () => void = () => {}
+  const secondRead = new Promise<void>((resolve) => {
+    secondReadDone = resolve
+  })
+  let reads = 0
+  const fetchEvents = store.fetchEvents.bind(store)
+  store.fetchEvents = async (ids) => {
+    if (++reads !== 2) return fetchEvents(ids)
+    openMark()
+    await marked
+    await sleep(20) // the relay lets go of the marked rows
+    const events = await fetchEvents(ids)
+    secondReadDone()
+    return events
+  }
+  const sent: PendingEvent[][] = []
+  const relay: OutboxRelay = new OutboxRelay({
+    store,
+    publisher: {
+      send: async (events) => {
+        sent.push(events)
+        relay.nudge() // as a notification of new rows would
+      },
+      sendDead: async () => {},
+    },
+    leases: new LeaseManager({ db, leaseMs: 9000 }),
+    logger: quietLogger(),
+    batchSize: 3,
+    pollIntervalMs: 20,
+  })
+  relay.start()
+  database.beforeClose(async () => {
+    openMark()
+    await relay.stop()
+  })
+
+  await Promise.race([secondRead, sleep(10_000)])
+  assert.equal(reads, 2, 'a second pass read the rows while they were being marked')
+  await sleep(200)
+  assert.deepEqual(
+    sent.flat().map((event) => event.id),
+    [1, 2],
+  )
+})
