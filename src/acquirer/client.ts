@@ -1,6 +1,5 @@
 import {
   type CircuitBreakerPolicy,
-  CircuitState,
   ConsecutiveBreaker,
   circuitBreaker,
   handleWhen,
@@ -8,6 +7,7 @@ import {
 } from 'cockatiel'
 import { Pool } from 'undici'
 import { hasErrorCode, PayrailError } from '../domain/errors.ts'
+import { type BreakerState, breakerStateOf } from '../runtime/breaker.ts'
 import {
   ACQUIRER_PATHS,
   type AuthorizationResult,
@@ -35,7 +35,6 @@ export interface AcquirerClientOptions {
   breakerHalfOpenAfterMs?: number
 }
 
-export type BreakerState = 'closed' | 'open' | 'half-open'
 type Operation = 'authorize' | 'settle' | 'refund'
 
 // Failures before the request left this process: the acquirer cannot have acted on it.
@@ -50,12 +49,6 @@ const NOT_SENT = new Set([
 
 function isAcquirerFailure(error: unknown): boolean {
   return hasErrorCode(error, 'ACQUIRER_UNAVAILABLE') || hasErrorCode(error, 'ACQUIRER_TIMEOUT')
-}
-
-function stateName(state: CircuitState): BreakerState {
-  if (state === CircuitState.Closed) return 'closed'
-  if (state === CircuitState.HalfOpen) return 'half-open'
-  return 'open'
 }
 
 /**
@@ -118,15 +111,15 @@ export class AcquirerClient {
 
   breakerStates(): Record<Operation, BreakerState> {
     return {
-      authorize: stateName(this.#breakers.authorize.state),
-      settle: stateName(this.#breakers.settle.state),
-      refund: stateName(this.#breakers.refund.state),
+      authorize: breakerStateOf(this.#breakers.authorize.state),
+      settle: breakerStateOf(this.#breakers.settle.state),
+      refund: breakerStateOf(this.#breakers.refund.state),
     }
   }
 
   onBreakerStateChange(listener: (operation: Operation, state: BreakerState) => void): void {
     for (const operation of Object.keys(this.#breakers) as Operation[]) {
-      this.#breakers[operation].onStateChange((state) => listener(operation, stateName(state)))
+      this.#breakers[operation].onStateChange((state) => listener(operation, breakerStateOf(state)))
     }
   }
 

@@ -1,8 +1,5 @@
 import { Gauge, type Registry } from 'prom-client'
-import type { BreakerState } from './client.ts'
-
-/** A circuit breaker's state as a gauge value: 0 closed, 1 half-open, 2 open. */
-export const BREAKER_VALUE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 }
+import { BREAKER_GAUGE_LEGEND, BREAKER_GAUGE_VALUE, type BreakerState } from '../runtime/breaker.ts'
 
 /**
  * `payrail_acquirer_breaker_state{operation}` for the operations a role calls (all closed at
@@ -14,10 +11,10 @@ export function createAcquirerBreakerGauge(
 ): (operation: string, state: BreakerState) => void {
   const gauge = new Gauge({
     name: 'payrail_acquirer_breaker_state',
-    help: 'Acquirer circuit breaker per operation: 0 closed, 1 half-open, 2 open',
+    help: `Acquirer circuit breaker per operation: ${BREAKER_GAUGE_LEGEND}`,
     labelNames: ['operation'] as const,
     registers: [registry],
   })
   for (const operation of operations) gauge.set({ operation }, 0)
-  return (operation, state) => gauge.set({ operation }, BREAKER_VALUE[state])
+  return (operation, state) => gauge.set({ operation }, BREAKER_GAUGE_VALUE[state])
 }

@@ -1,7 +1,7 @@
-import type { RunningRole } from '../api/role.ts'
 import type { Config } from '../config/load.ts'
 import type { Logger } from '../observability/logger.ts'
 import { createMetricsRegistry } from '../observability/metrics.ts'
+import type { RunningRole } from '../runtime/role.ts'
 import { buildAcquirerSimulator } from './simulator.ts'
 
 /** `payrail acquirer`: the card-processor simulator with the latencies and failure rates of the configuration. */

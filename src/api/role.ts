@@ -8,16 +8,10 @@ import { createMetricsRegistry } from '../observability/metrics.ts'
 import { shutdownInOrder } from '../observability/shutdown.ts'
 import type { OutboxDispatcher } from '../outbox/dispatcher.ts'
 import { startRelay } from '../outbox/role.ts'
+import type { RunningRole } from '../runtime/role.ts'
 import { createApiMetrics } from './metrics.ts'
 import { PaymentService } from './payment-service.ts'
 import { buildApiServer } from './server.ts'
-
-export interface RunningRole {
-  /** Where the role listens, for the people and processes that call it. */
-  url: string
-  /** Stops taking work, finishes what it accepted, releases its resources. */
-  close: () => Promise<void>
-}
 
 /**
  * `payrail api`: migrates the database, then serves the payment API and runs the authorize

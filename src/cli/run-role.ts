@@ -1,7 +1,7 @@
 import { once } from 'node:events'
-import type { RunningRole } from '../api/role.ts'
 import type { Config } from '../config/load.ts'
 import { createLogger, type Logger } from '../observability/logger.ts'
+import type { RunningRole } from '../runtime/role.ts'
 import { config } from './context.ts'
 
 const SHUTDOWN_DEADLINE_MS = 30_000

@@ -1,5 +1,3 @@
-import { TOPICS } from '../kafka/topics.ts'
-
 export const EVENT_TYPES = [
   'PAYMENT_AUTHORIZED',
   'PAYMENT_CAPTURE_REQUESTED',
@@ -9,14 +7,6 @@ export const EVENT_TYPES = [
 ] as const
 
 export type EventType = (typeof EVENT_TYPES)[number]
-
-export const topicOf: Record<EventType, string> = {
-  PAYMENT_AUTHORIZED: TOPICS.authorized.name,
-  PAYMENT_CAPTURE_REQUESTED: TOPICS.captureRequested.name,
-  PAYMENT_CAPTURED: TOPICS.captured.name,
-  PAYMENT_REFUND_REQUESTED: TOPICS.refundRequested.name,
-  PAYMENT_REFUNDED: TOPICS.refunded.name,
-}
 
 /** The JSON value of every Kafka record payrail publishes (DESIGN.md). */
 export interface EventEnvelope<Data = Record<string, unknown>> {

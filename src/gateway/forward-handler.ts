@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { performance } from 'node:perf_hooks'
-import { problemOf, retryAfterOf } from '../api/problem.ts'
 import { errorCatalog, hasErrorCode, PayrailError } from '../domain/errors.ts'
+import { problemOf, retryAfterOf } from '../http/problem.ts'
 import type { Logger } from '../observability/logger.ts'
 import { logAccess } from './access-log.ts'
 import { corsHeaders } from './cors.ts'

@@ -1,7 +1,7 @@
-import type { RunningRole } from '../api/role.ts'
 import type { Config } from '../config/load.ts'
 import type { Logger } from '../observability/logger.ts'
 import { createMetricsRegistry } from '../observability/metrics.ts'
+import type { RunningRole } from '../runtime/role.ts'
 import { HealthChecker } from './health.ts'
 import { createGatewayMetrics } from './metrics.ts'
 import { Forwarder } from './proxy.ts'

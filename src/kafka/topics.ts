@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Admin } from '@platformatic/kafka'
 import { PayrailError } from '../domain/errors.ts'
+import type { EventType } from '../domain/events.ts'
 import { type AdminClientOptions, createAdmin } from './connection.ts'
 import { hasProtocolError, isKafkaOutage } from './errors.ts'
 
@@ -16,7 +17,14 @@ export const TOPICS = {
   refundRequested: { name: 'payment.refund-requested', partitions: 6, eventType: 'PAYMENT_REFUND_REQUESTED' },
   refunded: { name: 'payment.refunded', partitions: 6, eventType: 'PAYMENT_REFUNDED' },
   dlq: { name: 'payment.dlq', partitions: 3, eventType: null },
-} as const
+} as const satisfies Record<string, { name: string; partitions: number; eventType: EventType | null }>
+
+/** The topic each event type is published to: derived from TOPICS, the one place that pairs them. */
+export const topicOf = Object.fromEntries(
+  Object.values(TOPICS)
+    .filter((topic) => topic.eventType !== null)
+    .map((topic) => [topic.eventType, topic.name]),
+) as Record<EventType, string>
 
 export interface TopicSpec {
   name: string

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import type { Registry } from 'prom-client'
+import { withDeadline } from '../runtime/deadline.ts'
 import type { Logger } from './logger.ts'
 import { createRoleServer } from './server.ts'
 
@@ -17,17 +18,13 @@ export interface OperationalRoutesOptions {
 }
 
 async function runCheck(check: ReadinessCheck, timeoutMs: number): Promise<{ ok: boolean; error?: string }> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)
-  })
   try {
-    await Promise.race([check.check(), timeout])
+    await withDeadline(check.check(), timeoutMs, () => {
+      throw new Error(`no answer within ${timeoutMs} ms`)
+    })
     return { ok: true }
   } catch (error) {
     return { ok: false, error: error instanceof Error ? error.message : String(error) }
-  } finally {
-    clearTimeout(timer)
   }
 }
 

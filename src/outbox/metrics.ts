@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
-import { BREAKER_VALUE } from '../acquirer/metrics.ts'
+import { BREAKER_GAUGE_LEGEND, BREAKER_GAUGE_VALUE } from '../runtime/breaker.ts'
 import type { RelayObserver } from './relay.ts'
 
 /** The relay's metrics, reported through RelayObserver; backlog gauges are set by `backlog`. */
@@ -35,7 +35,7 @@ export function createRelayMetrics(registry: Registry) {
   })
   const breaker = new Gauge({
     name: 'payrail_outbox_breaker_state',
-    help: 'Kafka circuit breaker: 0 closed, 1 half-open, 2 open',
+    help: `Kafka circuit breaker: ${BREAKER_GAUGE_LEGEND}`,
     registers: [registry],
   })
   const buckets = new Gauge({
@@ -53,7 +53,7 @@ export function createRelayMetrics(registry: Registry) {
     help: 'Age of the oldest unpublished outbox row',
     registers: [registry],
   })
-  breaker.set(0)
+  breaker.set(BREAKER_GAUGE_VALUE.closed)
 
   const observer: RelayObserver = {
     published: (topic, count) => published.inc({ topic }, count),
@@ -61,7 +61,7 @@ export function createRelayMetrics(registry: Registry) {
     batch: (size) => batch.observe(size),
     failure: (reason) => failures.inc({ reason }),
     dead: () => dead.inc(),
-    breaker: (state) => breaker.set(BREAKER_VALUE[state]),
+    breaker: (state) => breaker.set(BREAKER_GAUGE_VALUE[state]),
     buckets: (held) => buckets.set(held),
   }
   return {

@@ -1,6 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import {
-  CircuitState,
   ConsecutiveBreaker,
   circuitBreaker,
   ExponentialBackoff,
@@ -10,6 +9,7 @@ import {
 import { PayrailError } from '../domain/errors.ts'
 import { isKafkaOutage } from '../kafka/errors.ts'
 import type { Logger } from '../observability/logger.ts'
+import { type BreakerState, breakerStateOf } from '../runtime/breaker.ts'
 import type { OutboxDispatcher } from './dispatcher.ts'
 import type { LeaseManager } from './leases.ts'
 import type { KafkaPublisher } from './publisher.ts'
@@ -23,7 +23,7 @@ export interface RelayObserver {
   batch(size: number): void
   failure(reason: 'outage' | 'record' | 'breaker_open'): void
   dead(): void
-  breaker(state: 'closed' | 'open' | 'half-open'): void
+  breaker(state: BreakerState): void
   buckets(held: number): void
 }
 
@@ -191,8 +191,7 @@ export class OutboxRelay {
       breaker: new ConsecutiveBreaker(3),
     })
     this.#breaker.onStateChange((state) => {
-      const name =
-        state === CircuitState.Closed ? 'closed' : state === CircuitState.HalfOpen ? 'half-open' : 'open'
+      const name = breakerStateOf(state)
       this.#observer?.breaker(name)
       this.#logger.warn({ state: name }, 'Kafka circuit breaker changed state')
     })
@@ -215,9 +214,8 @@ export class OutboxRelay {
     this.#wake?.()
   }
 
-  breakerState(): 'closed' | 'open' | 'half-open' {
-    const state = this.#breaker.state
-    return state === CircuitState.Closed ? 'closed' : state === CircuitState.HalfOpen ? 'half-open' : 'open'
+  breakerState(): BreakerState {
+    return breakerStateOf(this.#breaker.state)
   }
 
   start(): void {

@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto'
 import type { Transaction } from 'kysely'
 import type { Database } from '../db/schema.ts'
 import type { EventEnvelope, EventType } from '../domain/events.ts'
-import { topicOf } from '../domain/events.ts'
 import { newId } from '../domain/ids.ts'
+import { topicOf } from '../kafka/topics.ts'
 import { bucketOf } from './buckets.ts'
 
 export interface NewEvent {

@@ -1,6 +1,5 @@
 import { AcquirerClient } from '../acquirer/client.ts'
 import { createAcquirerBreakerGauge } from '../acquirer/metrics.ts'
-import type { RunningRole } from '../api/role.ts'
 import type { Config } from '../config/load.ts'
 import { pingDatabase } from '../db/database.ts'
 import { migrateToLatest } from '../db/migrate.ts'
@@ -12,6 +11,7 @@ import { startOperationalServer } from '../observability/health.ts'
 import type { Logger } from '../observability/logger.ts'
 import { createMetricsRegistry } from '../observability/metrics.ts'
 import { shutdownInOrder } from '../observability/shutdown.ts'
+import type { RunningRole } from '../runtime/role.ts'
 import {
   type ConsumedRecord,
   consumerOptionsFromConfig,

@@ -1,23 +1,13 @@
 import assert from 'node:assert/strict'
 import { after, test } from 'node:test'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { issueApiKey } from '../../src/db/merchants.ts'
 import { migrateToLatest } from '../../src/db/migrate.ts'
 import { dialects, throwawayDatabase } from '../helpers/databases.ts'
 import { freePort, setAcquirerMode, startAcquirer, startRole } from '../helpers/processes.ts'
+import { until } from '../helpers/until.ts'
 
 const acquirer = await startAcquirer()
 after(() => acquirer.stop())
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await probe()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(50)
-  }
-}
 
 for (const dialect of dialects) {
   test(`${dialect}: the api killed between the acquirer's approval and its commit loses no approval`, async (t) => {

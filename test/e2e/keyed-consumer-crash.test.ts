@@ -6,9 +6,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { ROOT } from '../../src/cli/context.ts'
-import { endOffsets, interleaved, produce, testGroup, until } from '../helpers/consumer.ts'
+import { endOffsets, interleaved, produce, testGroup } from '../helpers/consumer.ts'
 import { testTopic } from '../helpers/outbox.ts'
 import { requireService } from '../helpers/services.ts'
+import { until } from '../helpers/until.ts'
 
 interface Worker {
   child: ChildProcess
@@ -61,11 +62,11 @@ test('a worker process killed with SIGKILL mid-stream and started again misses n
 
   const first = startWorker({ ...env, OUT: firstOut })
   t.after(() => first.child.kill('SIGKILL'))
-  await until('the first worker to be under way', () => lines(firstOut).length >= 500, 60_000).catch(
-    (error) => {
-      throw new Error(`${error.message}\n${first.output()}`)
-    },
-  )
+  await until('the first worker to be under way', () => lines(firstOut).length >= 500, {
+    timeoutMs: 60_000,
+  }).catch((error) => {
+    throw new Error(`${error.message}\n${first.output()}`)
+  })
   first.child.kill('SIGKILL')
   await first.exited
   const handledBefore = lines(firstOut).length
@@ -81,11 +82,11 @@ test('a worker process killed with SIGKILL mid-stream and started again misses n
       for (let o = 0n; o < end; o++) if (!seen.has(`${partition}:${o}`)) gaps.push(`${partition}:${o}`)
     return gaps
   }
-  await until('every record to be handled by one of the workers', () => missing().length === 0, 60_000).catch(
-    (error) => {
-      throw new Error(`${error.message}; missing ${missing().slice(0, 10).join(', ')}\n${second.output()}`)
-    },
-  )
+  await until('every record to be handled by one of the workers', () => missing().length === 0, {
+    timeoutMs: 60_000,
+  }).catch((error) => {
+    throw new Error(`${error.message}; missing ${missing().slice(0, 10).join(', ')}\n${second.output()}`)
+  })
   second.child.kill('SIGTERM')
   const [code] = (await second.exited) as [number | null]
   assert.equal(code, 0, `clean stop:\n${second.output()}`)

@@ -21,24 +21,12 @@ import {
 } from '../helpers/outbox.ts'
 import { freePort, type RoleProcess, startRole } from '../helpers/processes.ts'
 import { requireService } from '../helpers/services.ts'
+import { until } from '../helpers/until.ts'
 
 /** Rows in these states; 'unpublished' is PENDING and RETRY. */
 async function count(db: Kysely<Database>, state: 'PUBLISHED' | 'DEAD' | 'unpublished'): Promise<number> {
   const counts = await outboxStateCounts(db)
   return state === 'unpublished' ? counts.PENDING + counts.RETRY : counts[state]
-}
-
-async function until(
-  what: string,
-  probe: () => Promise<boolean>,
-  timeoutMs = 60_000,
-  everyMs = 100,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(everyMs)
-  }
 }
 
 /**
@@ -84,7 +72,9 @@ for (const dialect of dialects) {
     })
 
     const { eventIds } = await seedEvents(db, { payments: 100, perPayment: 20, topic })
-    await until('some events to be published', async () => (await count(db, 'PUBLISHED')) > 200, 30_000)
+    await until('some events to be published', async () => (await count(db, 'PUBLISHED')) > 200, {
+      timeoutMs: 30_000,
+    })
     assert.equal(await a.stop('SIGKILL'), null, 'killed, not exited')
     await until('every event to be published', async () => (await count(db, 'unpublished')) === 0)
     // The survivor may have published everything before the dead relay's leases ran out (its
@@ -98,7 +88,7 @@ for (const dialect of dialects) {
         const all = await owners()
         return new Set(all).size === 1 && all[0] !== null
       },
-      30_000,
+      { timeoutMs: 30_000 },
     )
 
     const records = await readTopicToEnd(brokers, topic)
@@ -122,7 +112,10 @@ for (const dialect of dialects) {
     database.beforeClose(async () => {
       await first.stop('SIGKILL')
     })
-    await until('some events to be published', async () => (await count(db, 'PUBLISHED')) > 50, 30_000, 10)
+    await until('some events to be published', async () => (await count(db, 'PUBLISHED')) > 50, {
+      timeoutMs: 30_000,
+      intervalMs: 10,
+    })
     assert.equal(await first.stop('SIGKILL'), null, 'killed, not exited')
     const left = await count(db, 'unpublished')
     assert.ok(left > 0, 'killed before the end')
@@ -193,18 +186,16 @@ test('Kafka stopped for 30 s under load (every dialect): the breakers open, noth
     return Number(/^payrail_outbox_breaker_state\{[^}]*\} (\S+)$/m.exec(text)?.[1] ?? Number.NaN)
   }
   for (const lane of lanes)
-    await until(
-      `${lane.dialect} traffic to flow`,
-      async () => (await count(lane.db, 'PUBLISHED')) > 50,
-      30_000,
-    )
+    await until(`${lane.dialect} traffic to flow`, async () => (await count(lane.db, 'PUBLISHED')) > 50, {
+      timeoutMs: 30_000,
+    })
 
   await stopBroker(broker, 10_000, 'SIGKILL')
   for (const lane of lanes)
     await until(
       `the ${lane.dialect} relay's breaker to open`,
       async () => (await breaker(lane.relay.url)) === 2,
-      30_000,
+      { timeoutMs: 30_000 },
     )
   await sleep(30_000)
   for (const lane of lanes) {
@@ -221,13 +212,11 @@ test('Kafka stopped for 30 s under load (every dialect): the breakers open, noth
     await until(
       `the ${lane.dialect} backlog to drain`,
       async () => (await count(lane.db, 'unpublished')) === 0,
-      90_000,
+      { timeoutMs: 90_000 },
     )
-    await until(
-      `the ${lane.dialect} breaker to close`,
-      async () => (await breaker(lane.relay.url)) === 0,
-      30_000,
-    )
+    await until(`the ${lane.dialect} breaker to close`, async () => (await breaker(lane.relay.url)) === 0, {
+      timeoutMs: 30_000,
+    })
   }
   const all = lanes.flatMap((lane) => lane.written)
   const first = firstDeliveries(await readTopicToEnd(brokers, topic))

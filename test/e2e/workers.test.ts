@@ -18,6 +18,7 @@ import {
   startRole,
 } from '../helpers/processes.ts'
 import { requireService } from '../helpers/services.ts'
+import { until } from '../helpers/until.ts'
 
 interface Platform {
   db: Kysely<Database>
@@ -113,14 +114,6 @@ async function statuses(db: Kysely<Database>): Promise<Record<string, number>> {
   return Object.fromEntries(rows.map((row) => [row.status, Number(row.n)]))
 }
 
-async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(100)
-  }
-}
-
 async function count(db: Kysely<Database>, table: 'ledger_entries' | 'processed_events', consumer?: string) {
   let query = db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n'))
   if (consumer !== undefined) query = query.where('consumer' as never, '=', consumer as never)
@@ -207,7 +200,7 @@ for (const dialect of dialects) {
     }
     await setAcquirerMode(p.acquirer.url, 'down')
     for (const id of ids) assert.equal((await call(p, `/api/payments/capture/${id}`, {})).status, 202)
-    await until('the settle breaker to open', async () => (await breaker()) === 2, 30_000)
+    await until('the settle breaker to open', async () => (await breaker()) === 2, { timeoutMs: 30_000 })
     await sleep(3000)
     assert.equal((await statuses(p.db)).CAPTURE_REQUESTED, 10, 'the captures wait')
 

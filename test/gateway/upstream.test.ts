@@ -1,21 +1,13 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { hasErrorCode } from '../../src/domain/errors.ts'
 import { Upstream } from '../../src/gateway/upstream.ts'
+import { until } from '../helpers/until.ts'
 
 function upstream(t: import('node:test').TestContext, ejectMs = 30) {
   const instance = new Upstream({ url: 'http://127.0.0.1:9', ejectAfterFailures: 3, ejectMs })
   t.after(() => instance.close())
   return instance
-}
-
-async function until(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 5000
-  while (!condition()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting until ${what}`)
-    await sleep(5)
-  }
 }
 
 test('consecutive failures eject an instance; a success in between resets the count', (t) => {
@@ -39,7 +31,7 @@ test('an ejected instance is re-admitted after its period, on probation: one fai
   instance.onHealthChange = (healthy) => changes.push(healthy)
   instance.onAvailable = () => readmitted++
   for (let i = 0; i < 3; i++) instance.recordFailure()
-  await until(() => instance.available, 're-admitted')
+  await until('re-admitted', () => instance.available)
   assert.equal(readmitted, 1)
   instance.recordFailure()
   assert.equal(instance.ejected, true, 'one failure on probation ejects again')
@@ -47,7 +39,7 @@ test('an ejected instance is re-admitted after its period, on probation: one fai
     instance.ejectedForMs() > 30,
     `second ejection is longer than the first (${instance.ejectedForMs()} ms left)`,
   )
-  await until(() => instance.available, 're-admitted again')
+  await until('re-admitted again', () => instance.available)
   instance.recordSuccess()
   instance.recordFailure()
   assert.equal(instance.available, true, 'after a success on probation the count starts over')

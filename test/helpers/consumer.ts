@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto'
 import type { TestContext } from 'node:test'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { Producer, stringSerializers } from '@platformatic/kafka'
 import { createAdmin } from '../../src/kafka/connection.ts'
 import { partitioner } from '../../src/kafka/partitioner.ts'
@@ -141,18 +140,6 @@ export async function endOffsets(
     return new Map((answer?.partitions ?? []).map((p) => [p.partitionIndex, p.offset]))
   } finally {
     await admin.close()
-  }
-}
-
-export async function until(
-  what: string,
-  probe: () => boolean | Promise<boolean>,
-  timeoutMs = 60_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(20)
   }
 }
 

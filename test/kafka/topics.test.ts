@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { test } from 'node:test'
+import { EVENT_TYPES } from '../../src/domain/events.ts'
 import { createAdmin } from '../../src/kafka/connection.ts'
-import { ensureTopics, payrailTopics, TOPICS } from '../../src/kafka/topics.ts'
+import { ensureTopics, payrailTopics, TOPICS, topicOf } from '../../src/kafka/topics.ts'
 import { requireService } from '../helpers/services.ts'
 
 test('the topics and partition counts of DESIGN.md', () => {
@@ -18,6 +19,12 @@ test('the topics and partition counts of DESIGN.md', () => {
     ],
   )
   assert.equal(TOPICS.captured.eventType, 'PAYMENT_CAPTURED')
+})
+
+test('every event type has exactly one topic, taken from TOPICS', () => {
+  assert.deepEqual(Object.keys(topicOf).sort(), [...EVENT_TYPES].sort())
+  assert.equal(topicOf.PAYMENT_REFUND_REQUESTED, 'payment.refund-requested')
+  assert.equal(new Set(Object.values(topicOf)).size, EVENT_TYPES.length)
 })
 
 test('ensure creates missing topics, grows small ones, never lowers large ones, and is idempotent', async (t) => {

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { migrateToLatest } from '../../src/db/migrate.ts'
 import { listDead, replayDead } from '../../src/outbox/status.ts'
 import { toPendingEvent } from '../../src/outbox/store.ts'
@@ -18,6 +17,7 @@ import {
   testTopic,
 } from '../helpers/outbox.ts'
 import { requireService } from '../helpers/services.ts'
+import { until } from '../helpers/until.ts'
 
 async function setup(t: import('node:test').TestContext, dialect: (typeof dialects)[number]) {
   const brokers = await requireService(t, 'kafka')
@@ -27,14 +27,6 @@ async function setup(t: import('node:test').TestContext, dialect: (typeof dialec
   const { db } = database.open(8)
   await migrateToLatest(db, dialect)
   return { brokers, db, database }
-}
-
-async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(50)
-  }
 }
 
 const pendingCount = async (db: import('kysely').Kysely<import('../../src/db/schema.ts').Database>) => {
@@ -175,7 +167,7 @@ test('the fast path publishes handed-off records without waiting for a poll, and
   const record = toPendingEvent(row)
   const started = Date.now()
   relay.dispatcher().handOff([record])
-  await until('the handed-off record', async () => (await pendingCount(env.db)) === 0, 5000)
+  await until('the handed-off record', async () => (await pendingCount(env.db)) === 0, { timeoutMs: 5000 })
   assert.ok(Date.now() - started < 5000, 'well before the 60 s poll')
   const records = await readTopic(env.brokers, topic, 1, 5000)
   assert.deepEqual(

@@ -7,6 +7,9 @@ import { startBroker, stopBroker } from '../../kafka/local-broker/broker.ts'
 import { ROOT, say, warn } from '../context.ts'
 import { probeTestService, type TestService, testServices, testServiceUrl } from '../test-services.ts'
 
+/** Longest time one test may take. */
+const TEST_TIMEOUT_MS = 240_000
+
 interface TestOptions {
   lint: boolean
   typecheck: boolean
@@ -76,7 +79,14 @@ export function registerTest(program: Command): void {
                   : file,
               )
             : ['test/**/*.test.ts']
-        run('tests (node --test)', process.execPath, ['--test', '--test-concurrency=2', ...targets])
+        // A per-test limit, so that a regression that hangs fails the run instead of holding CI until
+        // its own limit: the longest test (Kafka stopped for 30 s, then a drain) takes about 100 s here.
+        run('tests (node --test)', process.execPath, [
+          '--test',
+          '--test-concurrency=2',
+          `--test-timeout=${TEST_TIMEOUT_MS}`,
+          ...targets,
+        ])
       } finally {
         if (brokerStartedHere) await stopBroker({ root: ROOT, say })
       }

@@ -2,6 +2,7 @@ import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
 import { Redis } from 'ioredis'
 import type { RateLimitSpec } from '../../config/variables.ts'
+import { withDeadline } from '../../runtime/deadline.ts'
 import { checkInteger } from '../validate.ts'
 import type { BucketDecision, BucketStore } from './store.ts'
 
@@ -61,19 +62,12 @@ export class RedisBucketStore implements BucketStore {
    */
   async connected(timeoutMs: number): Promise<boolean> {
     if (this.#redis.status === 'ready') return true
-    let timer: NodeJS.Timeout | undefined
-    const ready = await Promise.race([
-      // A refused connection says "down" as clearly as the timeout would.
-      once(this.#redis, 'ready').then(
-        () => true,
-        () => false,
-      ),
-      new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), timeoutMs)
-      }),
-    ])
-    clearTimeout(timer)
-    return ready
+    // A refused connection says "down" as clearly as the timeout would.
+    const ready = once(this.#redis, 'ready').then(
+      () => true,
+      () => false,
+    )
+    return withDeadline(ready, timeoutMs, () => false)
   }
 
   async take(key: string, spec: RateLimitSpec): Promise<BucketDecision> {

@@ -1,6 +1,9 @@
-import { Producer } from '@platformatic/kafka'
-import { PayrailError } from '../../domain/errors.ts'
-import { reliableProducerOptions } from '../../kafka/producer.ts'
+import {
+  DEAD_LETTER_HEADERS,
+  DEAD_LETTER_MESSAGE_MAX,
+  ReliableProducer,
+  type ReliableProducerOptions,
+} from '../../kafka/producer.ts'
 import type { ConsumedRecord, RawRecord } from './record.ts'
 
 /** A record given up on, and why. */
@@ -24,20 +27,6 @@ export interface DeadLetterSink {
   close(): Promise<void>
 }
 
-/** The headers a dead-lettered record carries besides its own (the relay's DLQ records use the same names). */
-export const DEAD_LETTER_HEADERS = {
-  originalTopic: 'original-topic',
-  originalPartition: 'original-partition',
-  originalOffset: 'original-offset',
-  consumerGroup: 'consumer-group',
-  errorCode: 'error-code',
-  errorMessage: 'error-message',
-  attempts: 'attempts',
-  failedBy: 'failed-by',
-} as const
-
-const MAX_MESSAGE_LENGTH = 500
-
 /** The record's own headers (minus any of ours it already had, e.g. from an earlier trip), then ours. */
 export function deadLetterHeaders(letter: DeadLetter): Map<Buffer, Buffer> {
   const ours: Record<string, string> = {
@@ -46,7 +35,7 @@ export function deadLetterHeaders(letter: DeadLetter): Map<Buffer, Buffer> {
     [DEAD_LETTER_HEADERS.originalOffset]: String(letter.record.offset),
     [DEAD_LETTER_HEADERS.consumerGroup]: letter.groupId,
     [DEAD_LETTER_HEADERS.errorCode]: letter.errorCode,
-    [DEAD_LETTER_HEADERS.errorMessage]: letter.errorMessage.slice(0, MAX_MESSAGE_LENGTH),
+    [DEAD_LETTER_HEADERS.errorMessage]: letter.errorMessage.slice(0, DEAD_LETTER_MESSAGE_MAX),
     [DEAD_LETTER_HEADERS.attempts]: String(letter.attempts),
     [DEAD_LETTER_HEADERS.failedBy]: letter.consumer,
   }
@@ -58,15 +47,9 @@ export function deadLetterHeaders(letter: DeadLetter): Map<Buffer, Buffer> {
   return headers
 }
 
-export interface KafkaDeadLetterSinkOptions {
-  brokers: string[]
-  clientId: string
+export interface KafkaDeadLetterSinkOptions extends ReliableProducerOptions {
   /** The dead-letter topic. */
   topic: string
-  /** One produce request's time limit. Default: 2000 ms (KAFKA_REQUEST_TIMEOUT_MS). */
-  requestTimeoutMs?: number
-  /** A whole send's time limit, retries included; later it counts as an outage. Default: 3000 ms (KAFKA_DELIVERY_TIMEOUT_MS). */
-  deliveryTimeoutMs?: number
 }
 
 /**
@@ -74,19 +57,17 @@ export interface KafkaDeadLetterSinkOptions {
  * idempotent, the record's own key with the Java partitioner, its value and headers byte for byte.
  */
 export class KafkaDeadLetterSink implements DeadLetterSink {
-  readonly #producer: Producer
+  readonly #producer: ReliableProducer
   readonly #topic: string
-  readonly #deliveryTimeoutMs: number
 
   constructor(options: KafkaDeadLetterSinkOptions) {
     this.#topic = options.topic
-    this.#deliveryTimeoutMs = options.deliveryTimeoutMs ?? 3000
-    this.#producer = new Producer<Buffer, Buffer, Buffer, Buffer>(reliableProducerOptions(options))
+    this.#producer = new ReliableProducer(options)
   }
 
-  async send(letter: DeadLetter): Promise<void> {
-    const sending = this.#producer.send({
-      messages: [
+  send(letter: DeadLetter): Promise<void> {
+    return this.#producer.send(
+      [
         {
           topic: this.#topic,
           key: letter.raw.key ?? undefined,
@@ -94,27 +75,8 @@ export class KafkaDeadLetterSink implements DeadLetterSink {
           headers: deadLetterHeaders(letter),
         },
       ],
-    })
-    let timer: NodeJS.Timeout | undefined
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new PayrailError(
-              'KAFKA_UNAVAILABLE',
-              `Kafka did not acknowledge the dead letter within ${this.#deliveryTimeoutMs} ms`,
-            ),
-          ),
-        this.#deliveryTimeoutMs,
-      )
-    })
-    // A send that loses the race may still fail later; that failure has been reported already.
-    sending.catch(() => {})
-    try {
-      await Promise.race([sending, deadline])
-    } finally {
-      clearTimeout(timer)
-    }
+      'the dead letter',
+    )
   }
 
   close(): Promise<void> {

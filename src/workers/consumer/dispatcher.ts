@@ -1,10 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from '../../observability/logger.ts'
+import { backoff } from '../../runtime/backoff.ts'
 import { KeyQueues } from './key-queues.ts'
 import type { ConsumerObserver } from './observer.ts'
 import type { RecordHandler } from './options.ts'
 import type { ConsumedRecord, RawRecord } from './record.ts'
-import { backoff, decide, errorCode, errorMessage, type RetryPolicy } from './retry-policy.ts'
+import { decide, errorCode, errorMessage, type RetryPolicy } from './retry-policy.ts'
 
 /** One record's work, from the moment it is taken until it is finished or given up. */
 export interface Task<Owner> {

@@ -1,6 +1,6 @@
 // The key-ordered parallel Kafka consumer that payrail's workers run on (see keyed-consumer.ts).
+export { DEAD_LETTER_HEADERS } from '../../kafka/producer.ts'
 export {
-  DEAD_LETTER_HEADERS,
   type DeadLetter,
   type DeadLetterSink,
   deadLetterHeaders,

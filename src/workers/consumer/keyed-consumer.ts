@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { Consumer, type Message, type MessagesStream } from '@platformatic/kafka'
 import { PayrailError } from '../../domain/errors.ts'
 import type { Logger } from '../../observability/logger.ts'
+import { backoff } from '../../runtime/backoff.ts'
 import { type DeadLetterSink, KafkaDeadLetterSink } from './dead-letter.ts'
 import { Dispatcher, type Settlement, type Task } from './dispatcher.ts'
 import { joinsUnderWay, noJoinUnderWay } from './group-joins.ts'
@@ -24,7 +25,6 @@ import {
   resolveConsumerOptions,
 } from './options.ts'
 import { fromMessage } from './record.ts'
-import { backoff } from './retry-policy.ts'
 
 type Bytes = Buffer
 type Kafka = Consumer<Bytes, Bytes, Bytes, Bytes>

@@ -68,12 +68,3 @@ export function decide(error: unknown, attempts: number, policy: RetryPolicy): F
   if (code !== undefined && !errorCatalog[code].retryable) return 'dead'
   return attempts >= policy.maxAttempts ? 'dead' : 'retry'
 }
-
-/**
- * Exponential backoff with jitter: `base · 2^(n-1)`, capped, then scaled by a random factor in
- * [0.5, 1) so that records that failed together do not all come back at the same moment.
- */
-export function backoff(n: number, baseMs: number, capMs: number, random: () => number): number {
-  const exponential = Math.min(baseMs * 2 ** Math.min(Math.max(n - 1, 0), 30), capMs)
-  return Math.round(exponential * (0.5 + random() / 2))
-}

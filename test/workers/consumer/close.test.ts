@@ -15,10 +15,10 @@ import {
   produce,
   startConsumer,
   testGroup,
-  until,
 } from '../../helpers/consumer.ts'
 import { testTopic } from '../../helpers/outbox.ts'
 import { requireService } from '../../helpers/services.ts'
+import { until } from '../../helpers/until.ts'
 
 interface Member {
   child: ChildProcess
@@ -77,9 +77,11 @@ test('a member stopped while the group rebalances commits its work, leaves, and 
   const member = startMember({ BROKERS: brokers, TOPIC: topic, GROUP: group, OUT: out })
   t.after(() => member.child.kill('SIGKILL'))
   const context = () => `\n--- stdout\n${member.stdout()}\n--- stderr\n${member.stderr()}`
-  await until('the member to be under way', () => handled(out).length >= 100, 60_000).catch((error) => {
-    throw new Error(`${error.message}${context()}`)
-  })
+  await until('the member to be under way', () => handled(out).length >= 100, { timeoutMs: 60_000 }).catch(
+    (error) => {
+      throw new Error(`${error.message}${context()}`)
+    },
+  )
 
   // A second member joins: the cooperative rebalance takes some partitions from the first one,
   // which gives them back (`partitions revoked`) and rejoins at once; the group then waits for
@@ -102,7 +104,7 @@ test('a member stopped while the group rebalances commits its work, leaves, and 
   await until(
     'the first member to give partitions back',
     () => member.stderr().split('partitions revoked').length > revokedBefore,
-    30_000,
+    { timeoutMs: 30_000 },
   ).catch((error) => {
     throw new Error(`${error.message}${context()}`)
   })
@@ -117,7 +119,7 @@ test('a member stopped while the group rebalances commits its work, leaves, and 
       if (closedAt === undefined && /^closed /m.test(member.stdout())) closedAt = Date.now()
       return closedAt !== undefined || member.child.exitCode !== null
     },
-    60_000,
+    { timeoutMs: 60_000 },
   ).catch((error) => {
     throw new Error(`${error.message}${context()}`)
   })
@@ -153,7 +155,9 @@ test('a member stopped while the group rebalances commits its work, leaves, and 
 
   // The second member takes everything over, from exactly where the first one committed.
   const first = handled(out)
-  await until('every record to be handled', () => new Set([...first, ...finished]).size === total, 60_000)
+  await until('every record to be handled', () => new Set([...first, ...finished]).size === total, {
+    timeoutMs: 60_000,
+  })
   assert.ok(first.length < total, 'stopped mid-stream')
   assert.equal(new Set(first).size, first.length, 'the first member ran no record twice')
   const twice = first.filter((id) => finished.has(id))
@@ -223,7 +227,7 @@ for (const { closeAt, when, closesWithin, handledAtLeast } of moments) {
         if (closedAt === undefined && /^closed /m.test(member.stdout())) closedAt = Date.now()
         return closedAt !== undefined || member.child.exitCode !== null
       },
-      60_000,
+      { timeoutMs: 60_000 },
     ).catch((error) => {
       throw new Error(`${error.message}${context()}`)
     })

@@ -10,10 +10,10 @@ import {
   produce,
   startConsumer,
   testGroup,
-  until,
 } from '../../helpers/consumer.ts'
 import { testTopic } from '../../helpers/outbox.ts'
 import { requireService } from '../../helpers/services.ts'
+import { until } from '../../helpers/until.ts'
 
 test('a stop mid-stream commits only finished records; the next consumer starts exactly there and nothing is missing', {
   timeout: 180_000,

@@ -8,6 +8,7 @@ import type { RecordHandler } from '../../../src/workers/consumer/options.ts'
 import type { ConsumedRecord } from '../../../src/workers/consumer/record.ts'
 import { defaultIsOutage } from '../../../src/workers/consumer/retry-policy.ts'
 import { quietLogger } from '../../helpers/outbox.ts'
+import { until } from '../../helpers/until.ts'
 
 function record(key: string | null, offset: number, partition = 0): ConsumedRecord {
   return {
@@ -50,14 +51,6 @@ function dispatcher(
       settled.push({ key: task.record.key, offset: Number(task.record.offset), settlement }),
   })
   return { d, settled, dead }
-}
-
-async function until(what: string, probe: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(2)
-  }
 }
 
 test('records of one key run one at a time in order; other keys run beside them', async () => {
@@ -116,7 +109,7 @@ test('a failing record is retried without holding up other keys, then dead-lette
       calls.set(offset, (calls.get(offset) ?? 0) + 1)
       if (offset === 0) {
         // The other key keeps flowing while this one waits for its retries.
-        await until('the other key to finish', () => settled.some((s) => s.key === 'b'), 2000)
+        await until('the other key to finish', () => settled.some((s) => s.key === 'b'), { timeoutMs: 2000 })
         throw new Error('cannot parse')
       }
       order.push(offset)

@@ -13,10 +13,10 @@ import {
   produce,
   startConsumer,
   testGroup,
-  until,
 } from '../../helpers/consumer.ts'
 import { readTopic, testTopic } from '../../helpers/outbox.ts'
 import { requireService } from '../../helpers/services.ts'
+import { until } from '../../helpers/until.ts'
 
 async function metric(registry: Registry, name: string, labels: Record<string, string>): Promise<number> {
   const found = (await registry.getSingleMetric(name)?.get())?.values.find((value) =>

@@ -16,10 +16,10 @@ import {
   produce,
   startConsumer,
   testGroup,
-  until,
 } from '../../helpers/consumer.ts'
 import { testTopic } from '../../helpers/outbox.ts'
 import { requireService } from '../../helpers/services.ts'
+import { until } from '../../helpers/until.ts'
 
 test('10,000 records over 100 keys with random handler delays: each key in order, every record handled, all committed', {
   timeout: 180_000,
@@ -58,7 +58,7 @@ test('10,000 records over 100 keys with random handler delays: each key in order
     },
   })
   await consumer.start()
-  await until('every record to be handled', () => watch.finished.size === 10_000, 120_000)
+  await until('every record to be handled', () => watch.finished.size === 10_000, { timeoutMs: 120_000 })
   await until(
     'the lag of every partition to reach 0',
     () => lags.size === 6 && [...lags.values()].every((n) => n === 0),

@@ -10,10 +10,10 @@ import {
   produce,
   startConsumer,
   testGroup,
-  until,
 } from '../../helpers/consumer.ts'
 import { testTopic } from '../../helpers/outbox.ts'
 import { requireService } from '../../helpers/services.ts'
+import { until } from '../../helpers/until.ts'
 
 test('two consumers share a group; when one closes its partitions continue on the other, and no key ever runs on both', {
   timeout: 180_000,

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { PayrailError } from '../../../src/domain/errors.ts'
+import { backoff } from '../../../src/runtime/backoff.ts'
 import {
-  backoff,
   catalogCode,
   decide,
   defaultIsOutage,

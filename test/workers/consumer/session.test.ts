@@ -12,10 +12,10 @@ import {
   produce,
   startConsumer,
   testGroup,
-  until,
 } from '../../helpers/consumer.ts'
 import { testTopic } from '../../helpers/outbox.ts'
 import { requireService } from '../../helpers/services.ts'
+import { until } from '../../helpers/until.ts'
 
 test('a broken fetch stream is replaced by a new session that goes on from the commit; nothing is missing', {
   timeout: 120_000,

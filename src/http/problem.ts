@@ -35,7 +35,7 @@ export function retryAfterOf(error: PayrailError): string | undefined {
   return undefined
 }
 
-export async function sendProblem(
+async function sendProblem(
   reply: FastifyReply,
   error: PayrailError,
   extra: Partial<Problem> = {},

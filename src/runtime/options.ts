@@ -1,0 +1,100 @@
+import type { TObject, TSchema } from 'typebox'
+import Value from 'typebox/value'
+import { PayrailError } from '../domain/errors.ts'
+
+/**
+ * payrail's one way to check options, for the environment (`src/config`) and for every
+ * component's options object alike: a TypeBox schema per field, plus rules that tie fields
+ * together, checked once at start-up. A bad value stops the process with CONFIG_INVALID naming
+ * every bad field, its value (never a secret's) and the form expected.
+ */
+
+/** Keywords payrail reads on a field's schema, beside TypeBox's own. */
+export interface FieldAnnotations {
+  /** The form expected, in words ("must be a whole number from 1 to 65535"); else TypeBox's message. */
+  problem?: string
+  /** Never echo the value (tokens, passwords): the message says "(hidden)" instead. */
+  secret?: boolean
+}
+
+/** A rule over several fields, checked once each field is valid on its own. */
+export interface OptionRule<T> {
+  holds: (options: T) => boolean
+  /** Names every field involved, e.g. "OUTBOX_LEASE_MS must be at least 3 × KAFKA_DELIVERY_TIMEOUT_MS". */
+  problem: (options: T) => string
+}
+
+/** How a value appears in a message: strings quoted, credentials in URLs masked, secrets hidden. */
+export function shownValue(value: unknown, annotations: FieldAnnotations = {}): string {
+  if (annotations.secret === true) return '(hidden)'
+  if (typeof value === 'string') return JSON.stringify(value.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@'))
+  if (typeof value === 'function') return '(a function)'
+  if (Array.isArray(value) || (typeof value === 'object' && value !== null && value.constructor === Object)) {
+    try {
+      return JSON.stringify(value)
+    } catch {
+      return '(an object)'
+    }
+  }
+  if (typeof value === 'object' && value !== null) return '(an object)'
+  return String(value)
+}
+
+/**
+ * Every field of `value` that `schema` refuses, as `prefix + field=value: problem`, one per
+ * field (the first reason), in the schema's field order.
+ */
+export function fieldProblems(schema: TObject, value: Record<string, unknown>, prefix = ''): string[] {
+  const byField = new Map<string, string>()
+  for (const error of Value.Errors(schema, value)) {
+    const fields =
+      error.instancePath === ''
+        ? ((error.params as { requiredProperties?: string[] }).requiredProperties ?? [])
+        : [error.instancePath.split('/')[1] ?? '']
+    for (const field of fields) {
+      if (byField.has(field)) continue
+      const fieldSchema = schema.properties[field] as (TSchema & FieldAnnotations) | undefined
+      // A refinement's message is the specific reason; otherwise the field's own wording.
+      const reason =
+        error.keyword === '~refine' ? error.message : (fieldSchema?.problem ?? error.message ?? 'is invalid')
+      byField.set(field, reason)
+    }
+  }
+  return Object.keys(schema.properties)
+    .filter((field) => byField.has(field))
+    .map((field) => {
+      const fieldSchema = schema.properties[field] as TSchema & FieldAnnotations
+      const shown = field in value ? shownValue(value[field], fieldSchema) : '(missing)'
+      return `${prefix}${field}=${shown}: ${byField.get(field)}`
+    })
+}
+
+/** `defaults` overlaid with every option that is not `undefined`. */
+export function withDefaults<T extends object>(defaults: T, options: Partial<T>): T {
+  const merged: Record<string, unknown> = { ...(defaults as Record<string, unknown>) }
+  for (const [key, value] of Object.entries(options)) if (value !== undefined) merged[key] = value
+  return merged as unknown as T
+}
+
+/**
+ * A component's options with its defaults applied, checked field by field against `schema` and
+ * then against `rules`; throws CONFIG_INVALID naming every problem as `component.field=value`.
+ */
+export function resolveOptions<T extends object>(
+  component: string,
+  schema: TObject,
+  defaults: T,
+  options: Partial<T>,
+  rules: readonly OptionRule<T>[] = [],
+): T {
+  const resolved = withDefaults(defaults, options)
+  const problems = fieldProblems(schema, resolved as Record<string, unknown>, `${component}.`)
+  if (problems.length === 0) {
+    for (const rule of rules)
+      if (!rule.holds(resolved)) problems.push(`${component}: ${rule.problem(resolved)}`)
+  }
+  if (problems.length > 0) {
+    throw new PayrailError('CONFIG_INVALID', `invalid ${component} options: ${problems.join('; ')}`)
+  }
+  return resolved
+}
