@@ -1,16 +1,42 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { parseEnv } from 'node:util'
-import { z } from 'zod'
+import { type StaticDecode, Type } from 'typebox'
+import Value from 'typebox/value'
 import { PayrailError } from '../domain/errors.ts'
+import { fieldProblems, type OptionRule } from '../runtime/options.ts'
 import { variables } from './variables.ts'
 
-const schema = z.object(variables)
+const schema = Type.Object(variables)
 
 /** The validated configuration of one process. */
-export type Config = z.infer<typeof schema>
+export type Config = StaticDecode<typeof schema>
 
 /** Names of every variable payrail reads. */
 export const variableNames = Object.keys(variables) as (keyof Config)[]
+
+/**
+ * Rules that tie two variables together, checked once every variable is valid on its own; each
+ * message names both, so the fix is clear whichever one was meant.
+ */
+const rules: OptionRule<Config>[] = [
+  {
+    // A lease renewed every third of its length must always outlast a send started on it.
+    holds: (c) => c.OUTBOX_LEASE_MS >= 3 * c.KAFKA_DELIVERY_TIMEOUT_MS,
+    problem: (c) =>
+      `OUTBOX_LEASE_MS (${c.OUTBOX_LEASE_MS}) must be at least three times KAFKA_DELIVERY_TIMEOUT_MS (${c.KAFKA_DELIVERY_TIMEOUT_MS})`,
+  },
+  {
+    // The sweep asks the acquirer about an attempt only once its own call has surely ended.
+    holds: (c) => c.AUTH_RECOVERY_AFTER_MS > c.ACQUIRER_AUTH_TIMEOUT_MS,
+    problem: (c) =>
+      `AUTH_RECOVERY_AFTER_MS (${c.AUTH_RECOVERY_AFTER_MS}) must exceed ACQUIRER_AUTH_TIMEOUT_MS (${c.ACQUIRER_AUTH_TIMEOUT_MS})`,
+  },
+  {
+    holds: (c) => c.GATEWAY_HEALTH_TIMEOUT_MS <= c.GATEWAY_HEALTH_INTERVAL_MS,
+    problem: (c) =>
+      `GATEWAY_HEALTH_TIMEOUT_MS (${c.GATEWAY_HEALTH_TIMEOUT_MS}) must not exceed GATEWAY_HEALTH_INTERVAL_MS (${c.GATEWAY_HEALTH_INTERVAL_MS})`,
+  },
+]
 
 export interface LoadConfigOptions {
   /** The process environment; it wins over the `.env` file. Default: `process.env`. */
@@ -22,7 +48,8 @@ export interface LoadConfigOptions {
 /**
  * Reads the configuration once at start-up. Empty strings count as unset, so that
  * `FOO=` in a compose file means "use the default" rather than "invalid".
- * Throws CONFIG_INVALID naming every bad variable and the form it expects.
+ * Throws CONFIG_INVALID naming every bad variable and the form it expects (a secret's value is
+ * never repeated, nor a password inside a URL).
  */
 export function loadConfig(options: LoadConfigOptions = {}): Config {
   const env = options.env ?? process.env
@@ -33,13 +60,12 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     const value = env[name] ?? fromFile[name]
     if (value !== undefined && value !== '') raw[name] = value
   }
-  const result = schema.safeParse(raw)
-  if (!result.success) {
-    const problems = result.error.issues.map((issue) => {
-      const name = String(issue.path[0])
-      return `${name}=${JSON.stringify(raw[name] ?? '')}: ${issue.message}`
-    })
-    throw new PayrailError('CONFIG_INVALID', `invalid configuration: ${problems.join('; ')}`)
+  const withDefaults = Value.Default(schema, raw) as Record<string, unknown>
+  const problems = fieldProblems(schema, withDefaults)
+  if (problems.length === 0) {
+    const config = Value.Decode(schema, withDefaults)
+    for (const rule of rules) if (!rule.holds(config)) problems.push(rule.problem(config))
+    if (problems.length === 0) return config
   }
-  return result.data
+  throw new PayrailError('CONFIG_INVALID', `invalid configuration: ${problems.join('; ')}`)
 }

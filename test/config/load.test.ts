@@ -82,7 +82,7 @@ test('a bad value stops with a message naming the variable and the expected form
       /KAFKA_BROKERS="localhost": must be a comma-separated list of host:port/,
     ],
     [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL="loud": must be one of/],
-    [{ ADMIN_TOKEN: 'short' }, /ADMIN_TOKEN="short": must be at least 16 characters/],
+    [{ ADMIN_TOKEN: 'short' }, /ADMIN_TOKEN=\(hidden\): must be at least 16 characters/],
     [
       { GATEWAY_RATE_LIMIT_CAPTURE: '5/s' },
       /GATEWAY_RATE_LIMIT_CAPTURE="5\/s": must be off or requests per window/,
@@ -106,6 +106,59 @@ test('a bad value stops with a message naming the variable and the expected form
       `expected ${message} for ${JSON.stringify(env)}`,
     )
   }
+})
+
+test('a secret is never repeated in the message, nor a password inside a URL', () => {
+  const check = (env: Record<string, string>, secret: string, shown: RegExp) =>
+    assert.throws(
+      () => loadConfig({ env, envFile: noFile }),
+      (error: unknown) => {
+        const message = (error as Error).message
+        assert.ok(!message.includes(secret), `the message repeats the secret: ${message}`)
+        assert.match(message, shown)
+        return hasErrorCode(error, 'CONFIG_INVALID')
+      },
+    )
+  check({ ADMIN_TOKEN: 'hunter2-short' }, 'hunter2', /ADMIN_TOKEN=\(hidden\)/)
+  check(
+    { DATABASE_URL: 'oracle://app:s3cret-pw@db:1521/x' },
+    's3cret-pw',
+    /DATABASE_URL="oracle:\/\/app:\*\*\*@db/,
+  )
+})
+
+test('rules that tie two variables together name both', () => {
+  assert.throws(
+    () =>
+      loadConfig({ env: { OUTBOX_LEASE_MS: '5000', KAFKA_DELIVERY_TIMEOUT_MS: '3000' }, envFile: noFile }),
+    /OUTBOX_LEASE_MS \(5000\) must be at least three times KAFKA_DELIVERY_TIMEOUT_MS \(3000\)/,
+  )
+  assert.throws(
+    () =>
+      loadConfig({
+        env: { AUTH_RECOVERY_AFTER_MS: '1000', ACQUIRER_AUTH_TIMEOUT_MS: '1000' },
+        envFile: noFile,
+      }),
+    /AUTH_RECOVERY_AFTER_MS \(1000\) must exceed ACQUIRER_AUTH_TIMEOUT_MS \(1000\)/,
+  )
+  assert.equal(
+    loadConfig({ env: { OUTBOX_LEASE_MS: '9000', KAFKA_DELIVERY_TIMEOUT_MS: '3000' }, envFile: noFile })
+      .OUTBOX_LEASE_MS,
+    9000,
+  )
+})
+
+test('fractions and whole numbers are read exactly; a fraction where a whole number belongs is refused', () => {
+  const config = loadConfig({
+    env: { GATEWAY_RETRY_BUDGET_RATIO: '0.05', DB_POOL_MAX: '7' },
+    envFile: noFile,
+  })
+  assert.equal(config.GATEWAY_RETRY_BUDGET_RATIO, 0.05)
+  assert.equal(config.DB_POOL_MAX, 7)
+  assert.throws(
+    () => loadConfig({ env: { DB_POOL_MAX: '1.5' }, envFile: noFile }),
+    /DB_POOL_MAX="1.5": must be a whole number/,
+  )
 })
 
 test('every bad variable is reported at once', () => {

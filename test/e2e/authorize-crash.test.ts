@@ -20,8 +20,9 @@ for (const dialect of dialects) {
       DATABASE_URL: database.url,
       API_PORT: String(port),
       ACQUIRER_URL: acquirer.url,
-      ACQUIRER_AUTH_TIMEOUT_MS: '10000',
-      AUTH_RECOVERY_AFTER_MS: '1000',
+      // Above the slow mode's 1.5 s, so the call outlives the kill; recovery waits past it.
+      ACQUIRER_AUTH_TIMEOUT_MS: '2500',
+      AUTH_RECOVERY_AFTER_MS: '3000',
       AUTH_RECOVERY_INTERVAL_MS: '200',
     })
     const firstPort = await freePort()
