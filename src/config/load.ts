@@ -31,11 +31,6 @@ const rules: OptionRule<Config>[] = [
     problem: (c) =>
       `AUTH_RECOVERY_AFTER_MS (${c.AUTH_RECOVERY_AFTER_MS}) must exceed ACQUIRER_AUTH_TIMEOUT_MS (${c.ACQUIRER_AUTH_TIMEOUT_MS})`,
   },
-  {
-    holds: (c) => c.GATEWAY_HEALTH_TIMEOUT_MS <= c.GATEWAY_HEALTH_INTERVAL_MS,
-    problem: (c) =>
-      `GATEWAY_HEALTH_TIMEOUT_MS (${c.GATEWAY_HEALTH_TIMEOUT_MS}) must not exceed GATEWAY_HEALTH_INTERVAL_MS (${c.GATEWAY_HEALTH_INTERVAL_MS})`,
-  },
 ]
 
 export interface LoadConfigOptions {

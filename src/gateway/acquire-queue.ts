@@ -1,5 +1,6 @@
+import { Type } from 'typebox'
 import { PayrailError } from '../domain/errors.ts'
-import { checkInteger } from './validate.ts'
+import { resolveOptions, wholeNumber } from '../runtime/options.ts'
 
 export interface AcquireQueueOptions {
   /** Longest wait for a free slot. Default: 5000 ms (GATEWAY_POOL_ACQUIRE_TIMEOUT_MS). */
@@ -7,6 +8,10 @@ export interface AcquireQueueOptions {
   /** Requests that may wait at once; one more is refused at once. Default: 2000 (GATEWAY_POOL_MAX_WAITERS). */
   maxWaiters?: number
 }
+
+export const defaultAcquireQueueOptions: Required<AcquireQueueOptions> = { timeoutMs: 5000, maxWaiters: 2000 }
+
+const schema = Type.Object({ timeoutMs: wholeNumber(1), maxWaiters: wholeNumber(0) })
 
 interface Waiter<T, A> {
   avoid: A
@@ -37,8 +42,9 @@ export class AcquireQueue<T, A> {
   readonly #take: (avoid: A) => T | undefined
 
   constructor(options: AcquireQueueOptions, take: (avoid: A) => T | undefined) {
-    this.timeoutMs = checkInteger('acquireQueue', 'timeoutMs', options.timeoutMs ?? 5000, 1)
-    this.maxWaiters = checkInteger('acquireQueue', 'maxWaiters', options.maxWaiters ?? 2000, 0)
+    const resolved = resolveOptions('acquireQueue', schema, defaultAcquireQueueOptions, options)
+    this.timeoutMs = resolved.timeoutMs
+    this.maxWaiters = resolved.maxWaiters
     this.#take = take
   }
 

@@ -1,8 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { performance } from 'node:perf_hooks'
+import { Type } from 'typebox'
 import { errorCatalog, hasErrorCode, PayrailError } from '../domain/errors.ts'
 import { problemOf, retryAfterOf } from '../http/problem.ts'
 import type { Logger } from '../observability/logger.ts'
+import { resolveOptions, wholeNumber } from '../runtime/options.ts'
 import { logAccess } from './access-log.ts'
 import { corsHeaders } from './cors.ts'
 import { clientResponseHeaders, requestIdOf, upstreamRequestHeaders } from './headers.ts'
@@ -11,7 +13,6 @@ import type { Forwarder } from './proxy.ts'
 import { ClientKeys, type RateLimiter } from './rate-limit/limiter.ts'
 import { matchRoute } from './routes.ts'
 import { Tracer } from './trace.ts'
-import { checkInteger } from './validate.ts'
 
 export interface ForwardHandlerOptions {
   forwarder: Forwarder
@@ -72,6 +73,10 @@ function tooLarge(limit: number): PayrailError {
   )
 }
 
+export const defaultForwardHandlerLimits = { bodyLimitBytes: 16_384 }
+
+const schema = Type.Object({ bodyLimitBytes: wholeNumber(1) })
+
 /**
  * The handler of every forwarded request, on Node's own request and response objects.
  *
@@ -85,7 +90,14 @@ function tooLarge(limit: number): PayrailError {
  */
 export function createForwardHandler(options: ForwardHandlerOptions) {
   const { forwarder, limiter, metrics, logger } = options
-  const bodyLimit = checkInteger('forwardHandler', 'bodyLimitBytes', options.bodyLimitBytes ?? 16_384, 1)
+  const { bodyLimitBytes: bodyLimit } = resolveOptions(
+    'forwardHandler',
+    schema,
+    defaultForwardHandlerLimits,
+    {
+      bodyLimitBytes: options.bodyLimitBytes,
+    },
+  )
   const allowedOrigins = new Set(options.corsOrigins ?? [])
   const accessLog = options.accessLog ?? true
   const tracer = new Tracer()

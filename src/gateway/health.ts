@@ -1,7 +1,8 @@
+import { Type } from 'typebox'
 import { Pool } from 'undici'
+import { resolveOptions, wholeNumber } from '../runtime/options.ts'
 import type { Upstream } from './upstream.ts'
 import type { UpstreamPool } from './upstream-pool.ts'
-import { checkInteger } from './validate.ts'
 
 export interface HealthCheckerOptions {
   /** Time between two checks of each instance. Default: 2000 ms (GATEWAY_HEALTH_INTERVAL_MS). */
@@ -17,6 +18,18 @@ export interface HealthCheckerOptions {
  * never waits behind, or takes a slot from, forwarded traffic), every interval. An instance that
  * is not ready (its database is down, it is stopping) gets no new requests until it is again.
  */
+export const defaultHealthCheckerOptions: Required<HealthCheckerOptions> = {
+  intervalMs: 2000,
+  timeoutMs: 1000,
+  path: '/readyz',
+}
+
+const schema = Type.Object({
+  intervalMs: wholeNumber(1),
+  timeoutMs: wholeNumber(1),
+  path: Type.String({ pattern: '^/', problem: 'must be a path starting with /' }),
+})
+
 export class HealthChecker {
   readonly #pools: readonly UpstreamPool[]
   readonly #intervalMs: number
@@ -28,9 +41,10 @@ export class HealthChecker {
 
   constructor(pools: readonly UpstreamPool[], options: HealthCheckerOptions = {}) {
     this.#pools = pools
-    this.#intervalMs = checkInteger('healthChecker', 'intervalMs', options.intervalMs ?? 2000, 1)
-    this.#timeoutMs = checkInteger('healthChecker', 'timeoutMs', options.timeoutMs ?? 1000, 1)
-    this.#path = options.path ?? '/readyz'
+    const resolved = resolveOptions('healthChecker', schema, defaultHealthCheckerOptions, options)
+    this.#intervalMs = resolved.intervalMs
+    this.#timeoutMs = resolved.timeoutMs
+    this.#path = resolved.path
     for (const pool of pools) {
       for (const upstream of pool.instances) {
         this.#clients.set(

@@ -1,13 +1,14 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { Type } from 'typebox'
 import { hasErrorCode, PayrailError } from '../domain/errors.ts'
+import { resolveOptions, wholeNumber } from '../runtime/options.ts'
 import { type AttemptResult, forwardOnce, type UpstreamAnswer } from './forward.ts'
 import type { GatewayMetrics } from './metrics.ts'
 import { type RetryPolicy, retryReason } from './retry.ts'
 import type { RouteId } from './routes.ts'
 import type { Upstream } from './upstream.ts'
 import type { UpstreamPool } from './upstream-pool.ts'
-import { checkInteger } from './validate.ts'
 
 export interface ForwarderOptions {
   pool: UpstreamPool
@@ -44,6 +45,20 @@ export interface ForwardResult {
 
 type Failure = Extract<AttemptResult, { ok: false }>
 
+export const defaultForwarderLimits = {
+  responseTimeoutMs: 20_000,
+  routeTimeouts: {} as Partial<Record<RouteId, number>>,
+  maxResponseBytes: 16 * 1024 * 1024,
+}
+
+const schema = Type.Object({
+  responseTimeoutMs: wholeNumber(1),
+  routeTimeouts: Type.Record(Type.String(), wholeNumber(1), {
+    problem: 'must map route ids to milliseconds',
+  }),
+  maxResponseBytes: wholeNumber(1),
+})
+
 /**
  * Forwards one request to the upstream pool: acquires a connection slot on the least busy
  * instance, sends, and retries on another instance when that is safe and the budget allows.
@@ -62,19 +77,14 @@ export class Forwarder {
     this.#pool = options.pool
     this.#retry = options.retry
     this.#metrics = options.metrics
-    this.#responseTimeoutMs = checkInteger(
-      'proxy',
-      'responseTimeoutMs',
-      options.responseTimeoutMs ?? 20_000,
-      1,
-    )
-    this.#routeTimeouts = options.routeTimeouts ?? {}
-    this.#maxResponseBytes = checkInteger(
-      'proxy',
-      'maxResponseBytes',
-      options.maxResponseBytes ?? 16 * 1024 * 1024,
-      1,
-    )
+    const limits = resolveOptions('proxy', schema, defaultForwarderLimits, {
+      responseTimeoutMs: options.responseTimeoutMs,
+      routeTimeouts: options.routeTimeouts,
+      maxResponseBytes: options.maxResponseBytes,
+    })
+    this.#responseTimeoutMs = limits.responseTimeoutMs
+    this.#routeTimeouts = limits.routeTimeouts
+    this.#maxResponseBytes = limits.maxResponseBytes
   }
 
   async forward(request: ForwardRequest): Promise<ForwardResult> {

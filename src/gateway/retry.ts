@@ -1,7 +1,8 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { ExponentialBackoff, type IBackoff } from 'cockatiel'
+import { Type } from 'typebox'
 import type { Range } from '../config/variables.ts'
-import { checkFraction, checkInteger } from './validate.ts'
+import { fraction, type OptionRule, resolveOptions, wholeNumber } from '../runtime/options.ts'
 
 export interface RetryPolicyOptions {
   /** Attempts per request, the first included. Default: 3 (GATEWAY_RETRY_MAX_ATTEMPTS). */
@@ -14,6 +15,14 @@ export interface RetryPolicyOptions {
   budgetWindowMs?: number
   /** First and largest pause before a retry, drawn with decorrelated jitter. Default: 10-200 ms (GATEWAY_RETRY_BACKOFF_MS). */
   backoffMs?: Range
+}
+
+export const defaultRetryPolicyOptions: Required<RetryPolicyOptions> = {
+  maxAttempts: 3,
+  budgetRatio: 0.2,
+  budgetMin: 10,
+  budgetWindowMs: 10_000,
+  backoffMs: { min: 10, max: 200 },
 }
 
 /** Why a failed attempt may be sent again; undefined when it must not be. */
@@ -108,6 +117,24 @@ export class RetryBudget {
   }
 }
 
+const schema = Type.Object({
+  maxAttempts: wholeNumber(1, 10),
+  budgetRatio: fraction(),
+  budgetMin: wholeNumber(0),
+  budgetWindowMs: wholeNumber(SLOTS),
+  backoffMs: Type.Object(
+    { min: Type.Integer({ minimum: 0 }), max: Type.Integer({ minimum: 0 }) },
+    { problem: 'must be {min, max} in whole milliseconds' },
+  ),
+})
+
+const rules: OptionRule<Required<RetryPolicyOptions>>[] = [
+  {
+    holds: (o) => o.backoffMs.min <= o.backoffMs.max,
+    problem: (o) => `backoffMs.min (${o.backoffMs.min}) must not exceed backoffMs.max (${o.backoffMs.max})`,
+  },
+]
+
 /** The gateway's retry rules: how many attempts, the shared budget, and the pauses between. */
 export class RetryPolicy {
   readonly maxAttempts: number
@@ -115,14 +142,10 @@ export class RetryPolicy {
   readonly #backoff: ExponentialBackoff<unknown>
 
   constructor(options: RetryPolicyOptions = {}) {
-    this.maxAttempts = checkInteger('retryPolicy', 'maxAttempts', options.maxAttempts ?? 3, 1, 10)
-    const ratio = checkFraction('retryPolicy', 'budgetRatio', options.budgetRatio ?? 0.2)
-    const min = checkInteger('retryPolicy', 'budgetMin', options.budgetMin ?? 10, 0)
-    const windowMs = checkInteger('retryPolicy', 'budgetWindowMs', options.budgetWindowMs ?? 10_000, SLOTS)
-    const backoff = options.backoffMs ?? { min: 10, max: 200 }
-    checkInteger('retryPolicy', 'backoffMs.min', backoff.min, 0)
-    checkInteger('retryPolicy', 'backoffMs.max', backoff.max, backoff.min)
-    this.budget = new RetryBudget(ratio, min, windowMs)
+    const resolved = resolveOptions('retryPolicy', schema, defaultRetryPolicyOptions, options, rules)
+    this.maxAttempts = resolved.maxAttempts
+    const backoff = resolved.backoffMs
+    this.budget = new RetryBudget(resolved.budgetRatio, resolved.budgetMin, resolved.budgetWindowMs)
     this.#backoff = new ExponentialBackoff({ initialDelay: backoff.min, maxDelay: backoff.max })
   }
 

@@ -1,6 +1,7 @@
+import { Type } from 'typebox'
 import { Pool } from 'undici'
+import { httpUrl, resolveOptions, wholeNumber } from '../runtime/options.ts'
 import { preciseConnector } from './connector.ts'
-import { checkInteger, checkUrl } from './validate.ts'
 
 export interface UpstreamOptions {
   /** Base URL of one instance, e.g. `http://10.0.0.5:8081`; a DNS name is resolved again for each new connection. */
@@ -19,6 +20,23 @@ export interface UpstreamOptions {
 
 const COMPONENT = 'upstream'
 const MAX_EJECT_FACTOR = 10
+
+export const defaultUpstreamOptions: Required<Omit<UpstreamOptions, 'url'>> = {
+  maxConnections: 4000,
+  connectTimeoutMs: 2000,
+  connectionTtlMs: 60_000,
+  ejectAfterFailures: 5,
+  ejectMs: 10_000,
+}
+
+const schema = Type.Object({
+  url: httpUrl(),
+  maxConnections: wholeNumber(1, 1_000_000),
+  connectTimeoutMs: wholeNumber(1),
+  connectionTtlMs: wholeNumber(1),
+  ejectAfterFailures: wholeNumber(1),
+  ejectMs: wholeNumber(1),
+})
 
 /**
  * One upstream instance: its keep-alive connection pool, the requests in flight on it, and its
@@ -51,25 +69,20 @@ export class Upstream {
   onHealthChange: (healthy: boolean, reason: string) => void = () => {}
 
   constructor(options: UpstreamOptions) {
-    const url = checkUrl(COMPONENT, 'url', options.url)
-    this.url = options.url
+    const resolved = resolveOptions(
+      COMPONENT,
+      schema,
+      { ...defaultUpstreamOptions, url: options.url },
+      options,
+    )
+    const url = new URL(resolved.url)
+    this.url = resolved.url
     this.origin = url.origin
-    this.maxConnections = checkInteger(
-      COMPONENT,
-      'maxConnections',
-      options.maxConnections ?? 4000,
-      1,
-      1_000_000,
-    )
-    this.#connectTimeoutMs = checkInteger(COMPONENT, 'connectTimeoutMs', options.connectTimeoutMs ?? 2000, 1)
-    const ttl = checkInteger(COMPONENT, 'connectionTtlMs', options.connectionTtlMs ?? 60_000, 1)
-    this.#ejectAfterFailures = checkInteger(
-      COMPONENT,
-      'ejectAfterFailures',
-      options.ejectAfterFailures ?? 5,
-      1,
-    )
-    this.#ejectMs = checkInteger(COMPONENT, 'ejectMs', options.ejectMs ?? 10_000, 1)
+    this.maxConnections = resolved.maxConnections
+    this.#connectTimeoutMs = resolved.connectTimeoutMs
+    const ttl = resolved.connectionTtlMs
+    this.#ejectAfterFailures = resolved.ejectAfterFailures
+    this.#ejectMs = resolved.ejectMs
     this.pool = this.#newPool()
     // undici's own clientTtl would do this, but it reads the clock for every pooled connection on
     // every request; swapping the whole pool on a timer costs nothing per request.

@@ -1,4 +1,4 @@
-import type { TObject, TSchema } from 'typebox'
+import { type TObject, type TSchema, Type } from 'typebox'
 import Value from 'typebox/value'
 import { PayrailError } from '../domain/errors.ts'
 
@@ -97,4 +97,23 @@ export function resolveOptions<T extends object>(
     throw new PayrailError('CONFIG_INVALID', `invalid ${component} options: ${problems.join('; ')}`)
   }
   return resolved
+}
+
+/** A whole number field from `min` to `max`, with payrail's wording. */
+export function wholeNumber(min: number, max = Number.MAX_SAFE_INTEGER) {
+  return Type.Integer({ minimum: min, maximum: max, problem: `must be a whole number from ${min} to ${max}` })
+}
+
+/** A fraction field from 0 to 1. */
+export function fraction() {
+  return Type.Number({ minimum: 0, maximum: 1, problem: 'must be a fraction from 0 to 1' })
+}
+
+/** An http(s) URL field. */
+export function httpUrl() {
+  return Type.Refine(
+    Type.String({ pattern: '^https?://', problem: 'must be an http(s) URL' }),
+    (value) => URL.canParse(value),
+    () => 'must be an http(s) URL',
+  )
 }

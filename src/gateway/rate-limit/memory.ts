@@ -1,5 +1,6 @@
+import { Type } from 'typebox'
 import type { RateLimitSpec } from '../../config/variables.ts'
-import { checkInteger } from '../validate.ts'
+import { resolveOptions, wholeNumber } from '../../runtime/options.ts'
 import type { BucketDecision, BucketStore } from './store.ts'
 
 export interface MemoryBucketStoreOptions {
@@ -18,14 +19,22 @@ interface Bucket {
  * Token buckets in this process's memory, for a gateway without REDIS_URL: the same arithmetic
  * as the Redis script, but each gateway process counts on its own.
  */
+export const defaultMemoryBucketStoreOptions: Required<MemoryBucketStoreOptions> = {
+  maxKeys: 100_000,
+  now: () => performance.now(),
+}
+
+const schema = Type.Object({ maxKeys: wholeNumber(1), now: Type.Function([], Type.Number()) })
+
 export class MemoryBucketStore implements BucketStore {
   readonly #buckets = new Map<string, Bucket>()
   readonly #maxKeys: number
   readonly #now: () => number
 
   constructor(options: MemoryBucketStoreOptions = {}) {
-    this.#maxKeys = checkInteger('memoryRateLimiter', 'maxKeys', options.maxKeys ?? 100_000, 1)
-    this.#now = options.now ?? (() => performance.now())
+    const resolved = resolveOptions('memoryRateLimiter', schema, defaultMemoryBucketStoreOptions, options)
+    this.#maxKeys = resolved.maxKeys
+    this.#now = resolved.now
   }
 
   get size(): number {

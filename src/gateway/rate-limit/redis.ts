@@ -1,9 +1,10 @@
 import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
 import { Redis } from 'ioredis'
+import { Type } from 'typebox'
 import type { RateLimitSpec } from '../../config/variables.ts'
 import { withDeadline } from '../../runtime/deadline.ts'
-import { checkInteger } from '../validate.ts'
+import { resolveOptions, wholeNumber } from '../../runtime/options.ts'
 import type { BucketDecision, BucketStore } from './store.ts'
 
 export interface RedisBucketStoreOptions {
@@ -27,6 +28,13 @@ type WithBucket = Redis & {
   ): Promise<[number, number, number, number]>
 }
 
+export const defaultRedisBucketStoreOptions = { timeoutMs: 100, prefix: 'payrail:ratelimit:' }
+
+const schema = Type.Object({
+  timeoutMs: wholeNumber(1),
+  prefix: Type.String({ minLength: 1, maxLength: 100, problem: 'must be 1 to 100 characters' }),
+})
+
 /**
  * Token buckets in Redis, shared by every gateway process: one Lua script call per request
  * (ioredis sends it by its SHA and loads it once when Redis does not know it yet).
@@ -36,8 +44,11 @@ export class RedisBucketStore implements BucketStore {
   readonly #prefix: string
 
   constructor(options: RedisBucketStoreOptions) {
-    const timeoutMs = checkInteger('redisRateLimiter', 'timeoutMs', options.timeoutMs ?? 100, 1)
-    this.#prefix = options.prefix ?? 'payrail:ratelimit:'
+    const { timeoutMs, prefix } = resolveOptions('redisRateLimiter', schema, defaultRedisBucketStoreOptions, {
+      timeoutMs: options.timeoutMs,
+      prefix: options.prefix,
+    })
+    this.#prefix = prefix
     this.#redis = new Redis(options.url, {
       // While Redis is away a request must fail at once and meet the failure policy, not queue
       // up behind a reconnect or be retried: the request path has no time for either.
