@@ -42,7 +42,7 @@ export interface DatabaseHandle {
   close: () => Promise<void>
 }
 
-export function dialectOf(url: string): DialectName {
+function dialectOf(url: string): DialectName {
   if (url.startsWith('sqlite:')) return 'sqlite'
   if (url.startsWith('mysql://') || url.startsWith('mariadb://')) return 'mysql'
   if (url.startsWith('postgres://') || url.startsWith('postgresql://')) return 'postgres'
@@ -52,7 +52,7 @@ export function dialectOf(url: string): DialectName {
   )
 }
 
-export function redactUrl(url: string): string {
+function redactUrl(url: string): string {
   return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@')
 }
 

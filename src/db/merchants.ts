@@ -7,7 +7,7 @@ import type { Database } from './schema.ts'
 const MERCHANT_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/
 const KEY_PREFIX_LENGTH = 12
 
-export function assertMerchantId(id: string): void {
+function assertMerchantId(id: string): void {
   if (!MERCHANT_ID.test(id)) {
     throw new PayrailError(
       'VALIDATION_FAILED',

@@ -47,7 +47,6 @@ export const errorCatalog = {
     retryable: false,
     title: 'The event does not fit the state of its payment',
   },
-  LEDGER_UNBALANCED: { status: 500, retryable: false, title: 'The ledger does not balance' },
 
   // Dependencies
   ACQUIRER_UNAVAILABLE: { status: 503, retryable: true, title: 'The card processor is unavailable' },

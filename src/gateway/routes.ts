@@ -7,7 +7,7 @@ export type Operation = 'authorize' | 'capture' | 'refund' | 'read'
  * Route ids are the only route names in metrics and logs: a small fixed set, never raw paths
  * (payment ids would make every request its own time series).
  */
-export const ROUTE_IDS = [
+const ROUTE_IDS = [
   'payments.authorize',
   'payments.capture',
   'payments.refund',

@@ -1,5 +1,5 @@
 /** Every error in a (possibly nested) @platformatic/kafka error: it wraps per-broker and per-partition failures. */
-export function kafkaErrors(error: unknown): Record<string, unknown>[] {
+function kafkaErrors(error: unknown): Record<string, unknown>[] {
   if (typeof error !== 'object' || error === null) return []
   const nested = (error as { errors?: unknown }).errors
   return [error as Record<string, unknown>, ...(Array.isArray(nested) ? nested.flatMap(kafkaErrors) : [])]

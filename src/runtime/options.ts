@@ -25,7 +25,7 @@ export interface OptionRule<T> {
 }
 
 /** How a value appears in a message: strings quoted, credentials in URLs masked, secrets hidden. */
-export function shownValue(value: unknown, annotations: FieldAnnotations = {}): string {
+function shownValue(value: unknown, annotations: FieldAnnotations = {}): string {
   if (annotations.secret === true) return '(hidden)'
   if (typeof value === 'string') return JSON.stringify(value.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@'))
   if (typeof value === 'function') return '(a function)'

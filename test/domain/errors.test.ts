@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict'
+import { readdirSync, readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { test } from 'node:test'
+import { fileURLToPath } from 'node:url'
 import { errorCatalog, hasErrorCode, PayrailError } from '../../src/domain/errors.ts'
 
 test('a catalog error carries its code, status and retryability', () => {
@@ -16,9 +19,17 @@ test('errors match on code, also for plain objects from elsewhere', () => {
   assert.ok(!hasErrorCode(null, 'NOT_FOUND'))
 })
 
-test('every catalog entry has an HTTP error status and a title', () => {
-  for (const [code, entry] of Object.entries(errorCatalog)) {
-    assert.ok(entry.status >= 400 && entry.status < 600, code)
-    assert.ok(entry.title.length > 0, code)
-  }
+test('every catalog code is raised somewhere in src/ and documented in the README', () => {
+  const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
+  const sources = readdirSync(join(root, 'src'), { recursive: true, encoding: 'utf8' })
+    .filter((file) => file.endsWith('.ts') && file !== join('domain', 'errors.ts'))
+    .map((file) => readFileSync(join(root, 'src', file), 'utf8'))
+    .join('\n')
+  const readme = readFileSync(join(root, 'README.md'), 'utf8')
+  const unused = Object.keys(errorCatalog).filter((code) => !sources.includes(`'${code}'`))
+  const undocumented = Object.entries(errorCatalog)
+    .filter(([code, entry]) => !readme.includes(`| \`${code}\` | ${entry.status} |`))
+    .map(([code]) => code)
+  assert.deepEqual(unused, [], 'codes no file in src/ raises or matches: remove them from the catalog')
+  assert.deepEqual(undocumented, [], "codes missing from the README's error code table")
 })

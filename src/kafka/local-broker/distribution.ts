@@ -19,7 +19,7 @@ export interface DistributionOptions {
   say: (line: string) => void
 }
 
-export function defaultCacheDir(): string {
+function defaultCacheDir(): string {
   return (
     process.env.PAYRAIL_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'payrail')
   )
