@@ -1,5 +1,4 @@
 import pino, { type Logger } from 'pino'
-import pretty from 'pino-pretty'
 
 export type { Logger }
 
@@ -31,10 +30,15 @@ const redactedPaths = [
 export function createLogger(options: LoggerOptions): Logger {
   const format = options.format ?? 'auto'
   const usePretty = format === 'pretty' || (format === 'auto' && process.stdout.isTTY === true)
+  // Pretty printing formats every line again (colours, times): on a worker thread through a pino
+  // transport, so that a busy role's event loop never pays for it.
   const destination =
     options.stream ??
     (usePretty
-      ? pretty({ colorize: process.stdout.isTTY === true, translateTime: 'HH:MM:ss.l' })
+      ? pino.transport({
+          target: 'pino-pretty',
+          options: { colorize: process.stdout.isTTY === true, translateTime: 'HH:MM:ss.l', destination: 1 },
+        })
       : process.stdout)
   return pino(
     {
