@@ -12,9 +12,9 @@ import { createRoleServer } from '../observability/server.ts'
 import { logAccess } from './access-log.ts'
 import { CORS_ALLOWED_HEADERS, CORS_EXPOSED_HEADERS } from './cors.ts'
 import { createForwardHandler, isForwarded } from './forward-handler.ts'
+import type { Forwarder } from './forwarder.ts'
 import { requestIdOf } from './headers.ts'
 import type { GatewayMetrics } from './metrics.ts'
-import type { Forwarder } from './proxy.ts'
 import type { RateLimiter } from './rate-limit/limiter.ts'
 
 export interface GatewayServerOptions {

@@ -77,7 +77,7 @@ export class Forwarder {
     this.#pool = options.pool
     this.#retry = options.retry
     this.#metrics = options.metrics
-    const limits = resolveOptions('proxy', schema, defaultForwarderLimits, {
+    const limits = resolveOptions('forwarder', schema, defaultForwarderLimits, {
       responseTimeoutMs: options.responseTimeoutMs,
       routeTimeouts: options.routeTimeouts,
       maxResponseBytes: options.maxResponseBytes,
