@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict'
 import { request as httpRequest } from 'node:http'
+import { connect } from 'node:net'
 import { test } from 'node:test'
 import { isForwarded } from '../../src/gateway/forward-handler.ts'
 import { startTestGateway, startUpstream } from '../helpers/gateway.ts'
+import { until } from '../helpers/until.ts'
 
 test('exactly the api paths are forwarded', () => {
   for (const url of [
@@ -104,9 +106,11 @@ test('a stopping gateway finishes the request in flight and turns new ones away'
     GATEWAY_RESPONSE_TIMEOUT_MS: '5000',
   })
   const inFlight = fetch(`${gw.url}/api/payments/pay_1`)
-  while (upstream.seen.length < 1) await new Promise((resolve) => setTimeout(resolve, 5))
+  await until('the upstream to receive the request', () => upstream.seen.length >= 1, { intervalMs: 5 })
   const closed = gw.close()
-  await new Promise((resolve) => setTimeout(resolve, 20))
+  // The stop has taken hold once the port refuses connections; only then is the answer released.
+  const { port } = new URL(gw.url)
+  await until('the port to refuse connections', () => refused(Number(port)), { intervalMs: 5 })
   release()
   const answer = await inFlight
   assert.equal(answer.status, 200)
@@ -119,3 +123,14 @@ test('a stopping gateway finishes the request in flight and turns new ones away'
   await closed
   await assert.rejects(fetch(`${gw.url}/api/payments/pay_2`), 'the port is closed')
 })
+
+function refused(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port })
+    socket.once('connect', () => {
+      socket.destroy()
+      resolve(false)
+    })
+    socket.once('error', () => resolve(true))
+  })
+}

@@ -8,6 +8,7 @@ import {
   type UpstreamHandler,
 } from '../helpers/gateway.ts'
 import { freePort } from '../helpers/processes.ts'
+import { until } from '../helpers/until.ts'
 
 interface Problem {
   code: string
@@ -137,7 +138,7 @@ test('pool of 2, three slow requests, short acquire timeout: the third gets 503 
   })
   const first = fetch(`${gw.url}/api/payments/pay_1`)
   const second = fetch(`${gw.url}/api/payments/pay_2`)
-  while (upstream.seen.length < 2) await new Promise((resolve) => setTimeout(resolve, 5))
+  await until('the upstream to receive 2', () => !(upstream.seen.length < 2), { intervalMs: 5 })
   const third = await fetch(`${gw.url}/api/payments/pay_3`)
   assert.equal(third.status, 503)
   assert.equal(third.headers.get('retry-after'), '1')
@@ -159,11 +160,13 @@ test('beyond the bounded number of waiters a request is refused at once with 503
     GATEWAY_RESPONSE_TIMEOUT_MS: '30000',
   })
   const inFlight = fetch(`${gw.url}/api/payments/pay_1`)
-  while (upstream.seen.length < 1) await new Promise((resolve) => setTimeout(resolve, 5))
+  await until('the upstream to receive 1', () => !(upstream.seen.length < 1), { intervalMs: 5 })
   const waiting = fetch(`${gw.url}/api/payments/pay_2`)
-  while (sample(await gw.metrics(), 'payrail_gateway_pool_waiting', { upstream: 'api' }) < 1) {
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
+  await until(
+    'a request to wait for a connection',
+    async () => sample(await gw.metrics(), 'payrail_gateway_pool_waiting', { upstream: 'api' }) >= 1,
+    { intervalMs: 5 },
+  )
   const overflow = await fetch(`${gw.url}/api/payments/pay_3`)
   assert.equal(overflow.status, 503)
   assert.ok(overflow.headers.get('retry-after'))
@@ -237,7 +240,7 @@ test('two instances, one killed: idempotent traffic moves to the other with no c
     GATEWAY_RESPONSE_TIMEOUT_MS: '5000',
   })
   const caught = fetch(`${gw.url}/api/payments/pay_0`)
-  while (a.seen.length < 1) await new Promise((resolve) => setTimeout(resolve, 5))
+  await until('the upstream to receive 1', () => !(a.seen.length < 1), { intervalMs: 5 })
   await a.kill()
   const answers = [await caught]
   for (let i = 1; i <= 20; i++) answers.push(await fetch(`${gw.url}/api/payments/pay_${i}`))
@@ -262,16 +265,17 @@ test('no healthy instance → 503 NO_HEALTHY_UPSTREAM with Retry-After; the gate
   const gw = await gateway(t, [upstream.url], { GATEWAY_HEALTH_INTERVAL_MS: '20' })
   assert.equal((await fetch(`${gw.url}/readyz`)).status, 200)
   upstream.readyStatus = 503
-  while ((await fetch(`${gw.url}/readyz`)).status !== 503)
-    await new Promise((resolve) => setTimeout(resolve, 10))
+  await until('the gateway to report not ready', async () => (await fetch(`${gw.url}/readyz`)).status === 503)
   const response = await fetch(`${gw.url}/api/payments/pay_1`)
   assert.equal(response.status, 503)
   assert.ok(Number(response.headers.get('retry-after')) >= 1)
   assert.equal((await problem(response)).code, 'NO_HEALTHY_UPSTREAM')
   assert.equal(upstream.seen.length, 0)
   upstream.readyStatus = 200
-  while ((await fetch(`${gw.url}/readyz`)).status !== 200)
-    await new Promise((resolve) => setTimeout(resolve, 10))
+  await until(
+    'the gateway to report ready again',
+    async () => (await fetch(`${gw.url}/readyz`)).status === 200,
+  )
   assert.equal((await fetch(`${gw.url}/api/payments/pay_1`)).status, 200)
 })
 
@@ -318,7 +322,7 @@ test('balancing by fewest in flight: while one instance is busy, the idle one ge
   // Round-robin would alternate; fewest in flight sends everything to the idle instance while the
   // busy one holds its first request.
   const first = fetch(`${gw.url}/api/payments/pay_0`)
-  while (busy.seen.length < 1) await new Promise((resolve) => setTimeout(resolve, 5))
+  await until('the upstream to receive 1', () => !(busy.seen.length < 1), { intervalMs: 5 })
   for (let i = 1; i <= 6; i++) assert.equal((await fetch(`${gw.url}/api/payments/pay_${i}`)).status, 200)
   assert.equal(busy.seen.length, 1)
   assert.equal(idle.seen.length, 6)
@@ -339,7 +343,15 @@ test('connections are kept alive and pooled, and renewed after GATEWAY_UPSTREAM_
 
   const renewed = await gateway(t, [upstream.url], { GATEWAY_UPSTREAM_TTL_MS: '30' })
   await fetch(`${renewed.url}/api/payments/pay_3`)
-  await new Promise((resolve) => setTimeout(resolve, 100))
-  await fetch(`${renewed.url}/api/payments/pay_4`)
-  assert.notEqual(ports[2], ports[3], 'after the TTL a new connection (and name lookup) is made')
+  const first = ports[2]
+  // Each request below goes out after at least one more TTL has had its chance to renew the pool.
+  await until(
+    'a request on a new connection after the TTL',
+    async () => {
+      await fetch(`${renewed.url}/api/payments/pay_4`)
+      return ports.at(-1) !== first
+    },
+    { timeoutMs: 5000, intervalMs: 30 },
+  )
+  assert.ok(ports.length >= 4)
 })
