@@ -9,8 +9,8 @@ import { parseArgs } from 'node:util'
 import { openDatabase } from '../../src/db/database.ts'
 import { issueApiKey } from '../../src/db/merchants.ts'
 import { migrateToLatest } from '../../src/db/migrate.ts'
+import { createScratchDatabase, scratchServerOf } from '../../support/databases.ts'
 import { freePort, startAcquirer, startRole } from '../../test/helpers/processes.ts'
-import { freshDatabase } from '../lib/databases.ts'
 import { type LoadOptions, type LoadResult, runLoad } from '../lib/load.ts'
 
 const { values } = parseArgs({
@@ -81,7 +81,11 @@ async function measure(
 const rows: Row[] = []
 for (const database of databases) {
   for (const latency of ['0-0', '50-150']) {
-    const { url, drop } = await freshDatabase(database as 'sqlite' | 'mysql')
+    const { url, drop } = await createScratchDatabase(
+      database as 'sqlite' | 'mysql',
+      scratchServerOf(database as 'sqlite' | 'mysql'),
+      'payrail_bench',
+    )
     const handle = openDatabase({ url, poolMax: 2 })
     await migrateToLatest(handle.db, handle.dialect)
     const { key } = await issueApiKey(handle.db, 'bench')

@@ -23,9 +23,9 @@ import { KafkaPublisher } from '../../src/outbox/publisher.ts'
 import { OutboxRelay, type RelayObserver } from '../../src/outbox/relay.ts'
 import { OutboxStore, type PendingEvent } from '../../src/outbox/store.ts'
 import { appendEvent } from '../../src/outbox/writer.ts'
+import { createScratchDatabase, scratchServerOf } from '../../support/databases.ts'
 import { authorizedPayment, quietLogger } from '../../test/helpers/outbox.ts'
 import { cpuMeter, formatPerEvent } from '../lib/cpu.ts'
-import { freshDatabase } from '../lib/databases.ts'
 import { benchCluster } from '../lib/kafka.ts'
 import { percentile } from '../lib/load.ts'
 
@@ -252,7 +252,7 @@ async function balancedLeases(db: Kysely<Database>, count: number): Promise<Leas
 }
 
 async function drain(dialect: DialectName): Promise<{ rate: number; cpu: Record<string, number> }> {
-  const { url, drop } = await freshDatabase(dialect)
+  const { url, drop } = await createScratchDatabase(dialect, scratchServerOf(dialect), 'payrail_bench')
   const handle = openDatabase({ url, poolMax: 8 })
   const topicName = await topic()
   try {
@@ -295,7 +295,7 @@ async function drain(dialect: DialectName): Promise<{ rate: number; cpu: Record<
 async function latency(
   dialect: DialectName,
 ): Promise<{ p50: number; p99: number; fromCreation99: number; committed: number }> {
-  const { url, drop } = await freshDatabase(dialect)
+  const { url, drop } = await createScratchDatabase(dialect, scratchServerOf(dialect), 'payrail_bench')
   const handle = openDatabase({ url, poolMax: 16 })
   const topicName = await topic()
   try {

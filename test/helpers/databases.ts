@@ -1,11 +1,6 @@
-import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import type { TestContext } from 'node:test'
-import mysql from 'mysql2/promise'
-import pg from 'pg'
 import { type DatabaseHandle, type DialectName, openDatabase } from '../../src/db/database.ts'
+import { createScratchDatabase } from '../../support/databases.ts'
 import { requireService } from './services.ts'
 
 export const dialects: DialectName[] = ['sqlite', 'mysql', 'postgres']
@@ -56,38 +51,9 @@ async function createDatabase(
   dialect: DialectName,
   setDrop: (drop: () => Promise<void>) => void,
 ): Promise<string | undefined> {
-  const name = `payrail_test_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`
-  if (dialect === 'sqlite') {
-    const dir = mkdtempSync(join(tmpdir(), 'payrail-test-'))
-    setDrop(async () => rmSync(dir, { recursive: true, force: true }))
-    return `sqlite:${join(dir, `${name}.db`)}`
-  }
-  const server = await requireService(t, dialect)
+  const server = dialect === 'sqlite' ? '' : await requireService(t, dialect)
   if (server === undefined) return undefined
-  if (dialect === 'mysql') {
-    const connection = await mysql.createConnection({ uri: server })
-    await connection.query(`CREATE DATABASE \`${name}\``)
-    await connection.end()
-    setDrop(async () => {
-      const cleanup = await mysql.createConnection({ uri: server })
-      await cleanup.query(`DROP DATABASE IF EXISTS \`${name}\``)
-      await cleanup.end()
-    })
-    const url = new URL(server)
-    url.pathname = `/${name}`
-    return url.toString()
-  }
-  const client = new pg.Client({ connectionString: server })
-  await client.connect()
-  await client.query(`CREATE DATABASE "${name}"`)
-  await client.end()
-  setDrop(async () => {
-    const cleanup = new pg.Client({ connectionString: server })
-    await cleanup.connect()
-    await cleanup.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)
-    await cleanup.end()
-  })
-  const url = new URL(server)
-  url.pathname = `/${name}`
-  return url.toString()
+  const scratch = await createScratchDatabase(dialect, server, 'payrail_test')
+  setDrop(scratch.drop)
+  return scratch.url
 }
