@@ -5,9 +5,11 @@ import {
   handleWhen,
   isBrokenCircuitError,
 } from 'cockatiel'
+import { Type } from 'typebox'
 import { Pool } from 'undici'
 import { hasErrorCode, PayrailError } from '../domain/errors.ts'
 import { type BreakerState, breakerStateOf } from '../runtime/breaker.ts'
+import { httpUrl, resolveOptions, wholeNumber } from '../runtime/options.ts'
 import {
   ACQUIRER_PATHS,
   type AuthorizationResult,
@@ -34,6 +36,25 @@ export interface AcquirerClientOptions {
   /** Time an open breaker waits before letting one probe through. Default: 5000 ms. */
   breakerHalfOpenAfterMs?: number
 }
+
+export const defaultAcquirerClientOptions: Required<Omit<AcquirerClientOptions, 'url'>> = {
+  authorizeTimeoutMs: 1000,
+  settleTimeoutMs: 5000,
+  connectTimeoutMs: 1000,
+  connections: 128,
+  breakerThreshold: 5,
+  breakerHalfOpenAfterMs: 5000,
+}
+
+const schema = Type.Object({
+  url: httpUrl(),
+  authorizeTimeoutMs: wholeNumber(1),
+  settleTimeoutMs: wholeNumber(1),
+  connectTimeoutMs: wholeNumber(1),
+  connections: wholeNumber(1, 100_000),
+  breakerThreshold: wholeNumber(1),
+  breakerHalfOpenAfterMs: wholeNumber(1),
+})
 
 type Operation = 'authorize' | 'settle' | 'refund'
 
@@ -64,16 +85,22 @@ export class AcquirerClient {
   readonly #breakers: Record<Operation, CircuitBreakerPolicy>
 
   constructor(options: AcquirerClientOptions) {
-    this.#authorizeTimeoutMs = options.authorizeTimeoutMs ?? 1000
-    this.#settleTimeoutMs = options.settleTimeoutMs ?? 5000
-    this.#pool = new Pool(options.url, {
-      connections: options.connections ?? 128,
-      connectTimeout: options.connectTimeoutMs ?? 1000,
+    const resolved = resolveOptions(
+      'acquirerClient',
+      schema,
+      { ...defaultAcquirerClientOptions, url: options.url },
+      options,
+    )
+    this.#authorizeTimeoutMs = resolved.authorizeTimeoutMs
+    this.#settleTimeoutMs = resolved.settleTimeoutMs
+    this.#pool = new Pool(resolved.url, {
+      connections: resolved.connections,
+      connectTimeout: resolved.connectTimeoutMs,
     })
     const breaker = () =>
       circuitBreaker(handleWhen(isAcquirerFailure), {
-        halfOpenAfter: options.breakerHalfOpenAfterMs ?? 5000,
-        breaker: new ConsecutiveBreaker(options.breakerThreshold ?? 5),
+        halfOpenAfter: resolved.breakerHalfOpenAfterMs,
+        breaker: new ConsecutiveBreaker(resolved.breakerThreshold),
       })
     this.#breakers = { authorize: breaker(), settle: breaker(), refund: breaker() }
   }
