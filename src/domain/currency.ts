@@ -1,22 +1,10 @@
 /**
- * ISO 4217 currencies and their minor units, from the ICU data built into Node (the same data
- * browsers use), rather than a hand-kept table.
+ * ISO 4217 currencies, from the ICU data built into Node (the same data browsers use), rather
+ * than a hand-kept table; built once at load and never changed after. Amounts are whole minor
+ * units (DESIGN.md), so payrail never needs a currency's decimal digits.
  */
-const known = new Set(Intl.supportedValuesOf('currency'))
-const minorUnitsCache = new Map<string, number>()
+const known: ReadonlySet<string> = new Set(Intl.supportedValuesOf('currency'))
 
 export function isKnownCurrency(code: string): boolean {
   return /^[A-Z]{3}$/.test(code) && known.has(code)
-}
-
-/** Digits after the decimal point: 0 for KRW and JPY, 2 for USD, 3 for KWD. */
-export function minorUnits(code: string): number {
-  let digits = minorUnitsCache.get(code)
-  if (digits === undefined) {
-    digits =
-      new Intl.NumberFormat('en', { style: 'currency', currency: code }).resolvedOptions()
-        .maximumFractionDigits ?? 2
-    minorUnitsCache.set(code, digits)
-  }
-  return digits
 }
