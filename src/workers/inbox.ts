@@ -1,6 +1,7 @@
 import type { Kysely, Transaction } from 'kysely'
 import { isUniqueViolation } from '../db/errors.ts'
 import type { Database } from '../db/schema.ts'
+import { PayrailError } from '../domain/errors.ts'
 
 export type InboxResult<T> = { duplicate: true } | { duplicate: false; result: T }
 
@@ -45,4 +46,25 @@ export async function alreadyApplied(
     .where('event_id', '=', eventId)
     .executeTakeFirst()
   return row !== undefined
+}
+
+/**
+ * The payment an event acts on, checked to be in the state the event expects before the handler
+ * calls the acquirer. `'duplicate'` when it is not because this consumer applied the event
+ * meanwhile (a twin delivery on another worker, mid-rebalance); throws EVENT_NOT_APPLICABLE
+ * (dead-lettered at once) when the event can never apply.
+ */
+export async function paymentInState<P extends { status: string }>(
+  db: Kysely<Database>,
+  consumer: string,
+  event: { eventId: string; paymentId: string },
+  expected: string,
+  payment: P | undefined,
+): Promise<P | 'duplicate'> {
+  if (payment !== undefined && payment.status === expected) return payment
+  if (await alreadyApplied(db, consumer, event.eventId)) return 'duplicate'
+  throw new PayrailError(
+    'EVENT_NOT_APPLICABLE',
+    `payment ${event.paymentId} is ${payment?.status ?? 'unknown'}, not ${expected}`,
+  )
 }

@@ -4,7 +4,7 @@ import { PayrailError } from '../domain/errors.ts'
 import type { OutboxDispatcher } from '../outbox/dispatcher.ts'
 import { appendEvent, type OutboxRecord } from '../outbox/writer.ts'
 import { parseEnvelope } from './envelope.ts'
-import { alreadyApplied, applyOnce } from './inbox.ts'
+import { alreadyApplied, applyOnce, paymentInState } from './inbox.ts'
 
 export const SETTLEMENT_CONSUMER = 'settlement'
 
@@ -38,19 +38,13 @@ export class SettlementHandler {
     const event = parseEnvelope(value, ['PAYMENT_CAPTURE_REQUESTED'])
     const { db } = this.#options.database
     if (await alreadyApplied(db, SETTLEMENT_CONSUMER, event.eventId)) return 'duplicate'
-    const payment = await db
+    const found = await db
       .selectFrom('payments')
       .select(['status', 'merchant_id', 'currency'])
       .where('id', '=', event.paymentId)
       .executeTakeFirst()
-    if (payment?.status !== 'CAPTURE_REQUESTED') {
-      // A twin delivery (another worker, mid-rebalance) may have applied it since the check above.
-      if (await alreadyApplied(db, SETTLEMENT_CONSUMER, event.eventId)) return 'duplicate'
-      throw new PayrailError(
-        'EVENT_NOT_APPLICABLE',
-        `payment ${event.paymentId} is ${payment?.status ?? 'unknown'}, not CAPTURE_REQUESTED`,
-      )
-    }
+    const payment = await paymentInState(db, SETTLEMENT_CONSUMER, event, 'CAPTURE_REQUESTED', found)
+    if (payment === 'duplicate') return 'duplicate'
     const result = await this.#options.acquirer.settle({
       reference: event.paymentId,
       amount: event.data.amount,
