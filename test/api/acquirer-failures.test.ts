@@ -67,7 +67,7 @@ for (const dialect of dialects) {
 
       await sleep(900) // the acquirer finishes its slow approval
       await setAcquirerMode(acquirer.url, 'normal')
-      assert.deepEqual(await api.service.resolveStaleAttempts(0), { resolved: 1, pending: 0 })
+      assert.deepEqual(await api.recovery.resolveStaleAttempts(0), { resolved: 1, pending: 0 })
       const answer = await api.call('POST', '/api/payments/authorize', { body: body('slow-1') })
       assert.equal(answer.status, 201)
       assert.equal(answer.headers.get('idempotent-replayed'), 'true')
@@ -75,7 +75,7 @@ for (const dialect of dialects) {
       const counts = await api.counts()
       assert.deepEqual([counts.payments, counts.outbox], [1, 1])
       assert.deepEqual(
-        await api.service.resolveStaleAttempts(0),
+        await api.recovery.resolveStaleAttempts(0),
         { resolved: 0, pending: 0 },
         'resolved once',
       )
@@ -114,7 +114,7 @@ for (const dialect of dialects) {
         })
         .execute()
       assert.equal((await api.call('POST', '/api/payments/authorize', { body: body('lost-1') })).status, 409)
-      assert.deepEqual(await api.service.resolveStaleAttempts(30_000), { resolved: 1, pending: 0 })
+      assert.deepEqual(await api.recovery.resolveStaleAttempts(30_000), { resolved: 1, pending: 0 })
       const retry = await api.call('POST', '/api/payments/authorize', { body: body('lost-1') })
       assert.equal(retry.status, 201)
       assert.equal(retry.headers.get('idempotent-replayed'), null)
