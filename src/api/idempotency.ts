@@ -78,3 +78,70 @@ export async function answerForTakenKey(
     replayed: true,
   }
 }
+
+/**
+ * Takes `key` for a request: inserts its IN_PROGRESS record in the caller's transaction.
+ * A unique violation means the key is already taken; the caller answers with `answerForTakenKey`.
+ */
+export async function claimKey(
+  trx: Transaction<Database>,
+  claim: { merchantId: string; key: string; fingerprint: string; paymentId: string },
+  now: number,
+): Promise<void> {
+  await trx
+    .insertInto('idempotency_records')
+    .values({
+      merchant_id: claim.merchantId,
+      idempotency_key: claim.key,
+      request_hash: claim.fingerprint,
+      state: 'IN_PROGRESS',
+      response_status: null,
+      response_body: null,
+      payment_id: claim.paymentId,
+      created_at: now,
+      updated_at: now,
+    })
+    .execute()
+}
+
+/** Stores the response of the request that holds `key`, in the caller's transaction. */
+export async function completeKey(
+  trx: Transaction<Database>,
+  merchantId: string,
+  key: string,
+  response: StoredResponse,
+  now: number,
+): Promise<void> {
+  await trx
+    .updateTable('idempotency_records')
+    .set({
+      state: 'COMPLETED',
+      response_status: response.statusCode,
+      response_body: JSON.stringify(response.body),
+      updated_at: now,
+    })
+    .where('merchant_id', '=', merchantId)
+    .where('idempotency_key', '=', key)
+    .execute()
+}
+
+/**
+ * Abandons a still pending authorize attempt and releases its idempotency key, so that the
+ * client may retry with the same key. Does nothing when the attempt was already finished.
+ */
+export async function abandonAttempt(db: Kysely<Database>, paymentId: string, now: number): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    const attempt = await trx
+      .updateTable('authorization_attempts')
+      .set({ state: 'ABANDONED', updated_at: now })
+      .where('payment_id', '=', paymentId)
+      .where('state', '=', 'PENDING')
+      .executeTakeFirst()
+    if (Number(attempt.numUpdatedRows) === 0) return
+    await trx
+      .deleteFrom('idempotency_records')
+      .where('payment_id', '=', paymentId)
+      .where('state', '=', 'IN_PROGRESS')
+      .execute()
+  })
+}

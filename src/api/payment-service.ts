@@ -3,14 +3,24 @@ import type { AuthorizationResult } from '../acquirer/protocol.ts'
 import type { DatabaseHandle, DialectName } from '../db/database.ts'
 import { isUniqueViolation } from '../db/errors.ts'
 import type { Database, PaymentTable } from '../db/schema.ts'
-import { hasErrorCode, PayrailError } from '../domain/errors.ts'
+import { hasErrorCode } from '../domain/errors.ts'
 import type { EventType } from '../domain/events.ts'
 import { newId } from '../domain/ids.ts'
 import { type PaymentStatus, planCapture, planRefund } from '../domain/payment.ts'
+import { ledgerEntriesOf } from '../ledger/entries.ts'
 import { type OutboxDispatcher, tableOnlyDispatcher } from '../outbox/dispatcher.ts'
 import { appendEvent, type OutboxRecord } from '../outbox/writer.ts'
-import { answerForTakenKey, type Outcome, type StoredResponse } from './idempotency.ts'
-import { type PaymentView, paymentView } from './views.ts'
+import { finalizeAttempt } from './authorize-outcome.ts'
+import {
+  abandonAttempt,
+  answerForTakenKey,
+  claimKey,
+  completeKey,
+  type Outcome,
+  type StoredResponse,
+} from './idempotency.ts'
+import { notFound } from './payment-reads.ts'
+import { paymentView } from './views.ts'
 
 /** The acquirer calls the API makes; the real client or anything that keeps its contract. */
 export interface AuthorizingAcquirer {
@@ -56,46 +66,11 @@ export interface RefundCommand extends ChangeCommand {
   reason: string
 }
 
-export interface ListQuery {
-  merchantId: string
-  status?: PaymentStatus | undefined
-  from?: number | undefined
-  to?: number | undefined
-  cursor?: string | undefined
-  limit: number
-}
-
-export interface PaymentPage {
-  items: PaymentView[]
-  nextCursor: string | null
-}
-
-const notFound = (paymentId: string) =>
-  new PayrailError('NOT_FOUND', `payment ${paymentId} not found`, { details: { paymentId } })
-
-function encodeCursor(row: { created_at: number; id: string }): string {
-  return Buffer.from(`${row.created_at}:${row.id}`).toString('base64url')
-}
-
-function decodeCursor(cursor: string): { createdAt: number; id: string } {
-  const [createdAt, id] = Buffer.from(cursor, 'base64url').toString().split(':')
-  if (
-    createdAt === undefined ||
-    id === undefined ||
-    !/^\d+$/.test(createdAt) ||
-    id.length === 0 ||
-    id.length > 36
-  ) {
-    throw new PayrailError('VALIDATION_FAILED', 'cursor is not one this API returned')
-  }
-  return { createdAt: Number(createdAt), id }
-}
-
 /**
  * Authorize, capture and refund, each committing the payment row, its outbox event and the
  * idempotency record in one transaction. Authorize is split around the acquirer call: the
- * attempt is committed first, the outcome second, and `resolveStaleAttempts` finishes attempts
- * whose process died in between.
+ * attempt is committed first, the outcome second, and `AuthorizeRecovery` (authorize-recovery.ts)
+ * finishes attempts whose process died in between. Reads are `PaymentReads` (payment-reads.ts).
  */
 export class PaymentService {
   readonly #db: Kysely<Database>
@@ -119,20 +94,16 @@ export class PaymentService {
     const now = this.#now()
     try {
       await this.#db.transaction().execute(async (trx) => {
-        await trx
-          .insertInto('idempotency_records')
-          .values({
-            merchant_id: command.merchantId,
-            idempotency_key: command.idempotencyKey,
-            request_hash: command.fingerprint,
-            state: 'IN_PROGRESS',
-            response_status: null,
-            response_body: null,
-            payment_id: paymentId,
-            created_at: now,
-            updated_at: now,
-          })
-          .execute()
+        await claimKey(
+          trx,
+          {
+            merchantId: command.merchantId,
+            key: command.idempotencyKey,
+            fingerprint: command.fingerprint,
+            paymentId,
+          },
+          now,
+        )
         await trx
           .insertInto('authorization_attempts')
           .values({
@@ -174,7 +145,7 @@ export class PaymentService {
     } catch (error) {
       if (hasErrorCode(error, 'ACQUIRER_UNAVAILABLE')) {
         // Nothing reached the acquirer: release the key so that the client can simply retry.
-        await this.#abandon(paymentId)
+        await abandonAttempt(this.#db, paymentId, this.#now())
         this.#observer?.outcome('authorize', 'acquirer_unavailable')
       } else {
         // The acquirer may have approved: the attempt stays for the recovery sweep, and a retry
@@ -184,7 +155,12 @@ export class PaymentService {
       throw error
     }
     const attempt = { paymentId, ...command }
-    const outcome = await this.#finalize(attempt, result, command.traceparent)
+    const outcome = await finalizeAttempt(
+      { db: this.#db, dispatcher: this.#dispatcher, now: this.#now },
+      attempt,
+      result,
+      command.traceparent,
+    )
     this.#observer?.outcome('authorize', result.approved ? 'approved' : 'declined')
     return outcome
   }
@@ -227,117 +203,6 @@ export class PaymentService {
     })
   }
 
-  async get(merchantId: string, paymentId: string): Promise<PaymentView> {
-    const payment = await this.#db
-      .selectFrom('payments')
-      .selectAll()
-      .where('id', '=', paymentId)
-      .where('merchant_id', '=', merchantId)
-      .executeTakeFirst()
-    if (payment === undefined) throw notFound(paymentId)
-    const [ledger, events] = await Promise.all([
-      this.#db
-        .selectFrom('ledger_entries')
-        .selectAll()
-        .where('payment_id', '=', paymentId)
-        .orderBy('created_at')
-        .orderBy('id')
-        .execute(),
-      this.#db
-        .selectFrom('payment_events')
-        .selectAll()
-        .where('payment_id', '=', paymentId)
-        .orderBy('sequence')
-        .execute(),
-    ])
-    return paymentView(payment, ledger, events)
-  }
-
-  /** Newest first, by the (merchant, [status,] created_at, id) indexes: a range scan, never a full one. */
-  async list(query: ListQuery): Promise<PaymentPage> {
-    let select = this.#db.selectFrom('payments').selectAll().where('merchant_id', '=', query.merchantId)
-    if (query.status !== undefined) select = select.where('status', '=', query.status)
-    if (query.from !== undefined) select = select.where('created_at', '>=', query.from)
-    if (query.to !== undefined) select = select.where('created_at', '<', query.to)
-    if (query.cursor !== undefined) {
-      const after = decodeCursor(query.cursor)
-      select = select.where((eb) =>
-        eb.or([
-          eb('created_at', '<', after.createdAt),
-          eb.and([eb('created_at', '=', after.createdAt), eb('id', '<', after.id)]),
-        ]),
-      )
-    }
-    const rows = await select
-      .orderBy('created_at', 'desc')
-      .orderBy('id', 'desc')
-      .limit(query.limit + 1)
-      .execute()
-    const page = rows.slice(0, query.limit)
-    const last = page.at(-1)
-    return {
-      items: page.map((row) => paymentView(row)),
-      nextCursor: rows.length > query.limit && last !== undefined ? encodeCursor(last) : null,
-    }
-  }
-
-  /**
-   * Finishes authorize attempts older than `olderThanMs` whose process never recorded the
-   * outcome (it crashed, or the acquirer timed out). The acquirer is asked what it did under the
-   * attempt's reference: an approval or a decline is written as the payment the client would
-   * have got; an attempt it never saw is abandoned and its idempotency key released.
-   * Attempts whose lookup fails stay for the next sweep.
-   */
-  async resolveStaleAttempts(
-    olderThanMs: number,
-    limit = 100,
-  ): Promise<{ resolved: number; pending: number }> {
-    const stale = await this.#db
-      .selectFrom('authorization_attempts')
-      .selectAll()
-      .where('state', '=', 'PENDING')
-      .where('created_at', '<', this.#now() - olderThanMs)
-      .orderBy('created_at')
-      .limit(limit)
-      .execute()
-    let resolved = 0
-    for (const attempt of stale) {
-      let result: AuthorizationResult | undefined
-      try {
-        result = await this.#acquirer.lookupAuthorization(attempt.payment_id)
-      } catch (error) {
-        if (hasErrorCode(error, 'ACQUIRER_UNAVAILABLE') || hasErrorCode(error, 'ACQUIRER_TIMEOUT')) continue
-        throw error
-      }
-      if (result === undefined) {
-        await this.#abandon(attempt.payment_id)
-        this.#observer?.recovered('abandoned')
-      } else {
-        const fingerprintRow = await this.#db
-          .selectFrom('idempotency_records')
-          .select('request_hash')
-          .where('merchant_id', '=', attempt.merchant_id)
-          .where('idempotency_key', '=', attempt.idempotency_key)
-          .executeTakeFirst()
-        await this.#finalize(
-          {
-            paymentId: attempt.payment_id,
-            merchantId: attempt.merchant_id,
-            amount: attempt.amount,
-            currency: attempt.currency,
-            idempotencyKey: attempt.idempotency_key,
-            fingerprint: fingerprintRow?.request_hash ?? '',
-          },
-          result,
-          undefined,
-        )
-        this.#observer?.recovered(result.approved ? 'authorized' : 'declined')
-      }
-      resolved++
-    }
-    return { resolved, pending: stale.length - resolved }
-  }
-
   /** Moves the payment to `status` and appends the event that announces it, in the caller's transaction. */
   async #transition(
     trx: Transaction<Database>,
@@ -370,120 +235,6 @@ export class PaymentService {
     }
   }
 
-  /** Writes the payment an acquirer answer decided, unless another process already did. */
-  async #finalize(
-    attempt: Omit<AuthorizeCommand, 'traceparent'> & { paymentId: string },
-    result: AuthorizationResult,
-    traceparent: string | undefined,
-  ): Promise<Outcome> {
-    const now = this.#now()
-    const written = await this.#db.transaction().execute(async (trx) => {
-      const claimed = await trx
-        .updateTable('authorization_attempts')
-        .set({ state: 'DONE', updated_at: now })
-        .where('payment_id', '=', attempt.paymentId)
-        .where('state', '=', 'PENDING')
-        .executeTakeFirst()
-      if (Number(claimed.numUpdatedRows) === 0) return undefined
-      const status: PaymentStatus = result.approved ? 'AUTHORIZED' : 'AUTH_FAILED'
-      const message = result.approved
-        ? `approved (authorization code ${result.authorizationCode})`
-        : `declined: ${result.declineReason ?? 'unknown reason'}`
-      await trx
-        .insertInto('payments')
-        .values({
-          id: attempt.paymentId,
-          merchant_id: attempt.merchantId,
-          idempotency_key: attempt.idempotencyKey,
-          status,
-          amount: attempt.amount,
-          currency: attempt.currency,
-          acquirer_reference: result.authorizationCode,
-          message,
-          created_at: now,
-          updated_at: now,
-        })
-        .execute()
-      const records = result.approved
-        ? [
-            await appendEvent(
-              trx,
-              {
-                type: 'PAYMENT_AUTHORIZED',
-                paymentId: attempt.paymentId,
-                merchantId: attempt.merchantId,
-                data: {
-                  amount: attempt.amount,
-                  currency: attempt.currency,
-                  authorizationCode: result.authorizationCode,
-                },
-                traceparent,
-              },
-              now,
-            ),
-          ]
-        : []
-      const payment = await trx
-        .selectFrom('payments')
-        .selectAll()
-        .where('id', '=', attempt.paymentId)
-        .executeTakeFirstOrThrow()
-      const response: StoredResponse = { statusCode: 201, body: paymentView(payment) }
-      await this.#complete(trx, attempt.merchantId, attempt.idempotencyKey, response, now)
-      return { response, records }
-    })
-    if (written === undefined) {
-      const earlier = await answerForTakenKey(
-        this.#db,
-        attempt.merchantId,
-        attempt.idempotencyKey,
-        attempt.fingerprint,
-      )
-      if (earlier === undefined)
-        throw new PayrailError('INTERNAL', `authorize attempt ${attempt.paymentId} vanished`)
-      return { ...earlier, replayed: false }
-    }
-    this.#dispatcher.handOff(written.records)
-    return { ...written.response, replayed: false }
-  }
-
-  async #abandon(paymentId: string): Promise<void> {
-    await this.#db.transaction().execute(async (trx) => {
-      const attempt = await trx
-        .updateTable('authorization_attempts')
-        .set({ state: 'ABANDONED', updated_at: this.#now() })
-        .where('payment_id', '=', paymentId)
-        .where('state', '=', 'PENDING')
-        .executeTakeFirst()
-      if (Number(attempt.numUpdatedRows) === 0) return
-      await trx
-        .deleteFrom('idempotency_records')
-        .where('payment_id', '=', paymentId)
-        .where('state', '=', 'IN_PROGRESS')
-        .execute()
-    })
-  }
-
-  async #complete(
-    trx: Transaction<Database>,
-    merchantId: string,
-    key: string,
-    response: StoredResponse,
-    now: number,
-  ): Promise<void> {
-    await trx
-      .updateTable('idempotency_records')
-      .set({
-        state: 'COMPLETED',
-        response_status: response.statusCode,
-        response_body: JSON.stringify(response.body),
-        updated_at: now,
-      })
-      .where('merchant_id', '=', merchantId)
-      .where('idempotency_key', '=', key)
-      .execute()
-  }
-
   /**
    * One state change in one transaction: the idempotency record (when a key was given), the
    * payment row under a row lock, its outbox event, and the stored response. Any failure,
@@ -505,20 +256,16 @@ export class PaymentService {
     try {
       written = await this.#db.transaction().execute(async (trx) => {
         if (key !== undefined) {
-          await trx
-            .insertInto('idempotency_records')
-            .values({
-              merchant_id: command.merchantId,
-              idempotency_key: key,
-              request_hash: command.fingerprint,
-              state: 'IN_PROGRESS',
-              response_status: null,
-              response_body: null,
-              payment_id: command.paymentId,
-              created_at: now,
-              updated_at: now,
-            })
-            .execute()
+          await claimKey(
+            trx,
+            {
+              merchantId: command.merchantId,
+              key,
+              fingerprint: command.fingerprint,
+              paymentId: command.paymentId,
+            },
+            now,
+          )
         }
         let select = trx
           .selectFrom('payments')
@@ -536,15 +283,9 @@ export class PaymentService {
           .where('id', '=', payment.id)
           .executeTakeFirstOrThrow()
         // The seed's response carries the ledger as it stands (a refund's shows the capture).
-        const ledger = await trx
-          .selectFrom('ledger_entries')
-          .selectAll()
-          .where('payment_id', '=', payment.id)
-          .orderBy('created_at')
-          .orderBy('id')
-          .execute()
+        const ledger = await ledgerEntriesOf(trx, payment.id)
         const response: StoredResponse = { statusCode: 202, body: paymentView(updated, ledger) }
-        if (key !== undefined) await this.#complete(trx, command.merchantId, key, response, now)
+        if (key !== undefined) await completeKey(trx, command.merchantId, key, response, now)
         return { response, record }
       })
     } catch (error) {

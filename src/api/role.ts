@@ -9,7 +9,9 @@ import { shutdownInOrder } from '../observability/shutdown.ts'
 import type { OutboxDispatcher } from '../outbox/dispatcher.ts'
 import { startRelay } from '../outbox/role.ts'
 import type { RunningRole } from '../runtime/role.ts'
+import { AuthorizeRecovery } from './authorize-recovery.ts'
 import { createApiMetrics } from './metrics.ts'
+import { PaymentReads } from './payment-reads.ts'
 import { PaymentService } from './payment-service.ts'
 import { buildApiServer } from './server.ts'
 
@@ -42,18 +44,21 @@ export async function startApiRole(
     : undefined
   const relay = relayDatabase ? await startRelay(config, logger, relayDatabase, registry) : undefined
   const handOff = dispatcher ?? relay?.relay.dispatcher()
-  const service = new PaymentService({
+  const writes = {
     database,
     acquirer,
     observer: metrics.observer,
     ...(handOff ? { dispatcher: handOff } : {}),
-  })
+  }
+  const service = new PaymentService(writes)
+  const recovery = new AuthorizeRecovery(writes)
   const app = await buildApiServer({
     logger,
     registry,
     metrics,
     db: database.db,
     service,
+    reads: new PaymentReads(database.db),
     readiness: [{ name: 'database', check: () => pingDatabase(database.db) }, ...(relay?.readiness ?? [])],
     breakers: () => acquirer.breakerStates(),
     adminToken: config.ADMIN_TOKEN,
@@ -61,23 +66,17 @@ export async function startApiRole(
     maxAmount: config.PAYMENT_MAX_AMOUNT,
   })
 
-  let sweeping: Promise<unknown> = Promise.resolve()
-  const sweep = setInterval(() => {
-    sweeping = service.resolveStaleAttempts(config.AUTH_RECOVERY_AFTER_MS).then(
-      (result) => {
-        if (result.resolved > 0 || result.pending > 0)
-          logger.info(result, 'resolved stale authorize attempts')
-      },
-      (error: unknown) =>
-        logger.error({ err: error }, 'authorize recovery sweep failed; it runs again next interval'),
-    )
-  }, config.AUTH_RECOVERY_INTERVAL_MS)
+  recovery.start({
+    intervalMs: config.AUTH_RECOVERY_INTERVAL_MS,
+    olderThanMs: config.AUTH_RECOVERY_AFTER_MS,
+    logger,
+  })
 
   await app.listen({ host: config.HOST, port: config.API_PORT })
   return {
     url: `http://${config.HOST}:${config.API_PORT}`,
     close: () => {
-      clearInterval(sweep)
+      const sweeping = recovery.stop()
       return shutdownInOrder(
         [
           ['http server', () => app.close()],

@@ -10,6 +10,7 @@ import { createRoleServer } from '../observability/server.ts'
 import type { BreakerState } from '../runtime/breaker.ts'
 import { MerchantAuthenticator } from './auth.ts'
 import type { ApiMetrics } from './metrics.ts'
+import type { PaymentReads } from './payment-reads.ts'
 import type { PaymentService } from './payment-service.ts'
 import { adminRoutes } from './routes/admin.ts'
 import { paymentRoutes } from './routes/payments.ts'
@@ -20,6 +21,7 @@ export interface ApiServerOptions {
   metrics: ApiMetrics
   db: Kysely<Database>
   service: PaymentService
+  reads: PaymentReads
   readiness: ReadinessCheck[]
   breakers: () => Record<string, BreakerState>
   adminToken?: string | undefined
@@ -67,7 +69,12 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger())
 
   const auth = new MerchantAuthenticator({ db: options.db })
-  await app.register(paymentRoutes, { service: options.service, auth, maxAmount: options.maxAmount })
+  await app.register(paymentRoutes, {
+    service: options.service,
+    reads: options.reads,
+    auth,
+    maxAmount: options.maxAmount,
+  })
   await app.register(adminRoutes, {
     adminToken: options.adminToken,
     db: options.db,

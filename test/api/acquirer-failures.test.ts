@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict'
 import { after, beforeEach, describe, test } from 'node:test'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { requestFingerprint } from '../../src/api/idempotency.ts'
 import { ADMIN_TOKEN, startApi } from '../helpers/api.ts'
 import { dialects } from '../helpers/databases.ts'
 import { setAcquirerMode, startAcquirer } from '../helpers/processes.ts'
+import { until } from '../helpers/until.ts'
 
 const acquirer = await startAcquirer()
 after(() => acquirer.stop())
@@ -65,9 +65,22 @@ for (const dialect of dialects) {
       assert.equal(inFlight.body.code, 'REQUEST_IN_PROGRESS')
       assert.equal((await api.counts()).payments, 0)
 
-      await sleep(900) // the acquirer finishes its slow approval
+      // The acquirer finishes its slow approval: its lookup answers once the approval exists.
+      const attempt = await api.db
+        .selectFrom('authorization_attempts')
+        .select('payment_id')
+        .executeTakeFirstOrThrow()
+      await until(
+        'the acquirer to finish its slow approval',
+        async () => {
+          const lookup = await fetch(`${acquirer.url}/v1/authorizations/${attempt.payment_id}`)
+          if (lookup.status !== 200) return undefined
+          return ((await lookup.json()) as { approved?: boolean }).approved === true
+        },
+        { timeoutMs: 10_000 },
+      )
       await setAcquirerMode(acquirer.url, 'normal')
-      assert.deepEqual(await api.service.resolveStaleAttempts(0), { resolved: 1, pending: 0 })
+      assert.deepEqual(await api.recovery.resolveStaleAttempts(0), { resolved: 1, pending: 0 })
       const answer = await api.call('POST', '/api/payments/authorize', { body: body('slow-1') })
       assert.equal(answer.status, 201)
       assert.equal(answer.headers.get('idempotent-replayed'), 'true')
@@ -75,7 +88,7 @@ for (const dialect of dialects) {
       const counts = await api.counts()
       assert.deepEqual([counts.payments, counts.outbox], [1, 1])
       assert.deepEqual(
-        await api.service.resolveStaleAttempts(0),
+        await api.recovery.resolveStaleAttempts(0),
         { resolved: 0, pending: 0 },
         'resolved once',
       )
@@ -114,7 +127,7 @@ for (const dialect of dialects) {
         })
         .execute()
       assert.equal((await api.call('POST', '/api/payments/authorize', { body: body('lost-1') })).status, 409)
-      assert.deepEqual(await api.service.resolveStaleAttempts(30_000), { resolved: 1, pending: 0 })
+      assert.deepEqual(await api.recovery.resolveStaleAttempts(30_000), { resolved: 1, pending: 0 })
       const retry = await api.call('POST', '/api/payments/authorize', { body: body('lost-1') })
       assert.equal(retry.status, 201)
       assert.equal(retry.headers.get('idempotent-replayed'), null)

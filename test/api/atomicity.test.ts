@@ -65,7 +65,7 @@ for (const dialect of dialects) {
       body: { idempotencyKey: 'c-1' },
     })
     assert.equal(retry.status, 202)
-    assert.deepEqual(await api.service.resolveStaleAttempts(0), { resolved: 1, pending: 0 })
+    assert.deepEqual(await api.recovery.resolveStaleAttempts(0), { resolved: 1, pending: 0 })
     const finished = await api.call('POST', '/api/payments/authorize', {
       body: { amount: 800, currency: 'EUR', idempotencyKey: 'a-2' },
     })

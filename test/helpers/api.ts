@@ -3,7 +3,9 @@ import { Writable } from 'node:stream'
 import type { TestContext } from 'node:test'
 import type { Kysely } from 'kysely'
 import { AcquirerClient } from '../../src/acquirer/client.ts'
+import { AuthorizeRecovery } from '../../src/api/authorize-recovery.ts'
 import { createApiMetrics } from '../../src/api/metrics.ts'
+import { PaymentReads } from '../../src/api/payment-reads.ts'
 import { PaymentService } from '../../src/api/payment-service.ts'
 import { buildApiServer } from '../../src/api/server.ts'
 import type { DialectName } from '../../src/db/database.ts'
@@ -30,6 +32,8 @@ export interface ApiFixture {
   databaseUrl: string
   db: Kysely<Database>
   service: PaymentService
+  /** The authorize recovery sweep, run by hand (`resolveStaleAttempts`) in tests. */
+  recovery: AuthorizeRecovery
   keys: { a: string; b: string }
   handedOff: OutboxRecord[]
   logs: () => string
@@ -82,18 +86,21 @@ export async function startApi(
   })
   acquirer.onBreakerStateChange((operation, state) => metrics.breaker(operation, state))
   const handedOff: OutboxRecord[] = []
-  const service = new PaymentService({
+  const writes = {
     database: handle,
     acquirer,
     observer: metrics.observer,
-    dispatcher: { handOff: (records) => handedOff.push(...records) },
-  })
+    dispatcher: { handOff: (records: OutboxRecord[]) => handedOff.push(...records) },
+  }
+  const service = new PaymentService(writes)
+  const recovery = new AuthorizeRecovery(writes)
   const app = await buildApiServer({
     logger,
     registry,
     metrics,
     db: handle.db,
     service,
+    reads: new PaymentReads(handle.db),
     readiness: [],
     breakers: () => acquirer.breakerStates(),
     adminToken: ADMIN_TOKEN,
@@ -145,6 +152,7 @@ export async function startApi(
     databaseUrl: database.url,
     db: handle.db,
     service,
+    recovery,
     keys,
     handedOff,
     logs: () => logs,

@@ -4,6 +4,7 @@ import { isKnownCurrency } from '../../domain/currency.ts'
 import { PayrailError } from '../../domain/errors.ts'
 import type { MerchantAuthenticator } from '../auth.ts'
 import { type Outcome, requestFingerprint } from '../idempotency.ts'
+import type { PaymentReads } from '../payment-reads.ts'
 import type { ChangeCommand, PaymentService } from '../payment-service.ts'
 import {
   AuthorizeBody,
@@ -19,6 +20,7 @@ import {
 
 export interface PaymentRoutesOptions {
   service: PaymentService
+  reads: PaymentReads
   auth: MerchantAuthenticator
   maxAmount: number
 }
@@ -107,7 +109,7 @@ function traceparentOf(request: FastifyRequest): string | undefined {
 
 export async function paymentRoutes(parent: FastifyInstance, options: PaymentRoutesOptions): Promise<void> {
   const app = parent.withTypeProvider<TypeBoxTypeProvider>()
-  const { service, auth, maxAmount } = options
+  const { service, reads, auth, maxAmount } = options
 
   app.decorateRequest('merchantId', '')
   app.addHook('onRequest', async (request) => {
@@ -201,7 +203,7 @@ export async function paymentRoutes(parent: FastifyInstance, options: PaymentRou
         response: { 200: Payment, ...problems },
       },
     },
-    async (request) => service.get(request.merchantId, request.params.paymentId),
+    async (request) => reads.get(request.merchantId, request.params.paymentId),
   )
 
   app.get(
@@ -215,7 +217,7 @@ export async function paymentRoutes(parent: FastifyInstance, options: PaymentRou
     },
     async (request) => {
       const { status, from, to, cursor, limit } = request.query
-      return service.list({
+      return reads.list({
         merchantId: request.merchantId,
         status,
         from: from === undefined ? undefined : Date.parse(from),

@@ -1,0 +1,100 @@
+import type { Kysely } from 'kysely'
+import type { AuthorizationResult } from '../acquirer/protocol.ts'
+import type { Database } from '../db/schema.ts'
+import { PayrailError } from '../domain/errors.ts'
+import type { PaymentStatus } from '../domain/payment.ts'
+import type { OutboxDispatcher } from '../outbox/dispatcher.ts'
+import { appendEvent } from '../outbox/writer.ts'
+import { answerForTakenKey, completeKey, type Outcome, type StoredResponse } from './idempotency.ts'
+import { paymentView } from './views.ts'
+
+/** An authorize attempt as committed before the acquirer call. */
+export interface AuthorizeAttempt {
+  paymentId: string
+  merchantId: string
+  amount: number
+  currency: string
+  idempotencyKey: string
+  fingerprint: string
+}
+
+/**
+ * Writes the payment an acquirer answer decided, unless another process already did: then the
+ * answer that process stored is returned. Shared by authorize and the recovery sweep.
+ */
+export async function finalizeAttempt(
+  deps: { db: Kysely<Database>; dispatcher: OutboxDispatcher; now: () => number },
+  attempt: AuthorizeAttempt,
+  result: AuthorizationResult,
+  traceparent: string | undefined,
+): Promise<Outcome> {
+  const now = deps.now()
+  const written = await deps.db.transaction().execute(async (trx) => {
+    const claimed = await trx
+      .updateTable('authorization_attempts')
+      .set({ state: 'DONE', updated_at: now })
+      .where('payment_id', '=', attempt.paymentId)
+      .where('state', '=', 'PENDING')
+      .executeTakeFirst()
+    if (Number(claimed.numUpdatedRows) === 0) return undefined
+    const status: PaymentStatus = result.approved ? 'AUTHORIZED' : 'AUTH_FAILED'
+    const message = result.approved
+      ? `approved (authorization code ${result.authorizationCode})`
+      : `declined: ${result.declineReason ?? 'unknown reason'}`
+    await trx
+      .insertInto('payments')
+      .values({
+        id: attempt.paymentId,
+        merchant_id: attempt.merchantId,
+        idempotency_key: attempt.idempotencyKey,
+        status,
+        amount: attempt.amount,
+        currency: attempt.currency,
+        acquirer_reference: result.authorizationCode,
+        message,
+        created_at: now,
+        updated_at: now,
+      })
+      .execute()
+    const records = result.approved
+      ? [
+          await appendEvent(
+            trx,
+            {
+              type: 'PAYMENT_AUTHORIZED',
+              paymentId: attempt.paymentId,
+              merchantId: attempt.merchantId,
+              data: {
+                amount: attempt.amount,
+                currency: attempt.currency,
+                authorizationCode: result.authorizationCode,
+              },
+              traceparent,
+            },
+            now,
+          ),
+        ]
+      : []
+    const payment = await trx
+      .selectFrom('payments')
+      .selectAll()
+      .where('id', '=', attempt.paymentId)
+      .executeTakeFirstOrThrow()
+    const response: StoredResponse = { statusCode: 201, body: paymentView(payment) }
+    await completeKey(trx, attempt.merchantId, attempt.idempotencyKey, response, now)
+    return { response, records }
+  })
+  if (written === undefined) {
+    const earlier = await answerForTakenKey(
+      deps.db,
+      attempt.merchantId,
+      attempt.idempotencyKey,
+      attempt.fingerprint,
+    )
+    if (earlier === undefined)
+      throw new PayrailError('INTERNAL', `authorize attempt ${attempt.paymentId} vanished`)
+    return { ...earlier, replayed: false }
+  }
+  deps.dispatcher.handOff(written.records)
+  return { ...written.response, replayed: false }
+}
