@@ -14,8 +14,8 @@ import { PayrailError } from '../../domain/errors.ts'
 import type { Logger } from '../../observability/logger.ts'
 import { backoff } from '../../runtime/backoff.ts'
 import { type DeadLetterSink, KafkaDeadLetterSink } from './dead-letter.ts'
-import { Dispatcher, type Settlement, type Task } from './dispatcher.ts'
 import { joinsUnderWay, noJoinUnderWay } from './group-joins.ts'
+import { KeyScheduler, type Settlement, type Task } from './key-scheduler.ts'
 import type { ConsumerObserver } from './observer.ts'
 import { OffsetTracker } from './offset-tracker.ts'
 import {
@@ -32,7 +32,7 @@ type Stream = MessagesStream<Bytes, Bytes, Bytes, Bytes>
 type KafkaMessage = Message<Bytes, Bytes, Bytes, Bytes>
 
 /** A partition this consumer owns (or is giving back), and the work it took from it. */
-interface Claim {
+interface PartitionClaim {
   readonly id: string
   readonly topic: string
   readonly partition: number
@@ -57,7 +57,12 @@ export interface ConsumerStatus {
   inFlight: number
   /** Records waiting behind an earlier record of their key, or for their partition's start. */
   queued: number
-  partitions: { topic: string; partition: number; status: Claim['status']; position: bigint | undefined }[]
+  partitions: {
+    topic: string
+    partition: number
+    status: PartitionClaim['status']
+    position: bigint | undefined
+  }[]
 }
 
 const COOPERATIVE_STICKY = { name: 'cooperative-sticky', version: 3 }
@@ -84,7 +89,7 @@ const LEAVE_TIMEOUT_MS = 5000
  *   up at once; at the deadline the rest are aborted through their signal), and what finished is
  *   committed: the next owner starts exactly after it, and, as long as handlers stop when their
  *   signal aborts, never runs a key while this member still does.
- * - Failures: see `Dispatcher` (retries, dead letters, outages).
+ * - Failures: see `KeyScheduler` (retries, dead letters, outages).
  * - Kafka session failures (stream or group errors): everything in flight is wound down like a
  *   revoke and a new session is started with backoff, until `close()`.
  */
@@ -92,10 +97,10 @@ export class KeyedConsumer {
   readonly #options: ResolvedConsumerOptions
   readonly #log: Logger
   readonly #observer: ConsumerObserver
-  readonly #dispatcher: Dispatcher<Claim>
+  readonly #scheduler: KeyScheduler<PartitionClaim>
   readonly #sink: DeadLetterSink
   readonly #ownsSink: boolean
-  readonly #claims = new Map<string, Claim>()
+  readonly #claims = new Map<string, PartitionClaim>()
   #state: ConsumerStatus['state'] = 'new'
   #consumer: Kafka | undefined
   #stream: Stream | undefined
@@ -123,7 +128,7 @@ export class KeyedConsumer {
     this.#sink =
       o.deadLetterSink ??
       new KafkaDeadLetterSink({ brokers: o.brokers, clientId: `${o.clientId}-dlq`, topic: o.deadLetterTopic })
-    this.#dispatcher = new Dispatcher<Claim>({
+    this.#scheduler = new KeyScheduler<PartitionClaim>({
       handler: o.handler,
       policy: {
         maxAttempts: o.maxAttempts,
@@ -174,8 +179,8 @@ export class KeyedConsumer {
   status(): ConsumerStatus {
     return {
       state: this.#state,
-      inFlight: this.#dispatcher.inFlight,
-      queued: this.#dispatcher.queued + this.#parked,
+      inFlight: this.#scheduler.inFlight,
+      queued: this.#scheduler.queued + this.#parked,
       partitions: [...this.#claims.values()].map((claim) => ({
         topic: claim.topic,
         partition: claim.partition,
@@ -282,7 +287,7 @@ export class KeyedConsumer {
   }
 
   #load(): number {
-    return this.#dispatcher.inFlight + this.#dispatcher.queued + this.#parked
+    return this.#scheduler.inFlight + this.#scheduler.queued + this.#parked
   }
 
   #take(message: KafkaMessage, index: number): void {
@@ -299,15 +304,15 @@ export class KeyedConsumer {
     this.#accept(claim, message)
   }
 
-  #accept(claim: Claim, message: KafkaMessage): void {
+  #accept(claim: PartitionClaim, message: KafkaMessage): void {
     const tracker = claim.tracker as OffsetTracker
     // After every rebalance the stream rewinds to the committed offset: those records are ours already.
     if (!tracker.take(message.offset, message.leaderEpoch)) return
     const { record, raw } = fromMessage(message)
-    this.#dispatcher.submit(record, raw, claim)
+    this.#scheduler.submit(record, raw, claim)
   }
 
-  #settled(task: Task<Claim>, settlement: Settlement): void {
+  #settled(task: Task<PartitionClaim>, settlement: Settlement): void {
     if (settlement === 'finished') task.owner.tracker?.finish(task.record.offset)
     this.#pump()
   }
@@ -323,14 +328,14 @@ export class KeyedConsumer {
       if (!assigned.has(claim.id) && claim.status !== 'revoking') this.#lose(claim)
     }
     const horizon = this.#readCount + (this.#stream?.readableLength ?? 0)
-    const fresh: Claim[] = []
+    const fresh: PartitionClaim[] = []
     // A closing member takes nothing new: the partitions move on when it leaves, a moment later.
     for (const { topic, partitions } of this.#state === 'closing' ? [] : assignments) {
       for (const partition of partitions) {
         const id = `${topic}:${partition}`
         const existing = this.#claims.get(id)
         if (existing !== undefined && existing.status !== 'revoking') continue
-        const claim: Claim = {
+        const claim: PartitionClaim = {
           id,
           topic,
           partition,
@@ -353,7 +358,7 @@ export class KeyedConsumer {
   }
 
   /** Reads the committed offsets of newly assigned partitions: where their trackers start. */
-  async #findStarts(consumer: Kafka, claims: Claim[]): Promise<void> {
+  async #findStarts(consumer: Kafka, claims: PartitionClaim[]): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       const pending = claims.filter((claim) => claim.status === 'starting')
       if (pending.length === 0 || !this.#inUse(consumer)) return
@@ -434,18 +439,18 @@ export class KeyedConsumer {
    * Gives partitions back: take nothing new from them, let the records already taken finish (up
    * to the deadline; those waiting for a retry are given up at once), commit, forget.
    */
-  async #revoke(consumer: Kafka, claims: Claim[], timeoutMs: number): Promise<void> {
+  async #revoke(consumer: Kafka, claims: PartitionClaim[], timeoutMs: number): Promise<void> {
     const revoked = new Set(claims)
     for (const claim of claims) {
       claim.status = 'revoking'
       this.#parked -= claim.parked.length
       claim.parked = []
     }
-    const ofRevoked = (task: Task<Claim>) => revoked.has(task.owner)
-    this.#dispatcher.drain(ofRevoked)
-    const idle = await this.#dispatcher.whenIdle(ofRevoked, timeoutMs)
+    const ofRevoked = (task: Task<PartitionClaim>) => revoked.has(task.owner)
+    this.#scheduler.drain(ofRevoked)
+    const idle = await this.#scheduler.whenIdle(ofRevoked, timeoutMs)
     if (!idle) {
-      const aborted = this.#dispatcher.abort(ofRevoked)
+      const aborted = this.#scheduler.abort(ofRevoked)
       this.#log.warn({ aborted, timeoutMs }, 'records of revoked partitions did not finish in time; aborted')
     }
     try {
@@ -470,11 +475,11 @@ export class KeyedConsumer {
   }
 
   /** A partition that is no longer ours without having been revoked: give its work up at once. */
-  #lose(claim: Claim): void {
+  #lose(claim: PartitionClaim): void {
     claim.status = 'gone'
     this.#parked -= claim.parked.length
     claim.parked = []
-    this.#dispatcher.abort((task) => task.owner === claim)
+    this.#scheduler.abort((task) => task.owner === claim)
     this.#claims.delete(claim.id)
     this.#observer.lag(claim.topic, claim.partition, null)
     this.#log.warn(
@@ -495,9 +500,9 @@ export class KeyedConsumer {
    * older position never lands after a newer one; the rebalance commit is not (it may run while
    * a periodic commit waits for the very rejoin that is waiting for it).
    */
-  #commit(consumer: Kafka, claims: Claim[], serial: boolean): Promise<void> {
+  #commit(consumer: Kafka, claims: PartitionClaim[], serial: boolean): Promise<void> {
     const run = async () => {
-      const moved = new Map<Claim, { offset: bigint; leaderEpoch: number }>()
+      const moved = new Map<PartitionClaim, { offset: bigint; leaderEpoch: number }>()
       for (const claim of claims) {
         const position = claim.tracker?.position
         if (claim.tracker === undefined || position === undefined) continue
@@ -751,10 +756,10 @@ export class KeyedConsumer {
     const all = () => true
     for (const claim of this.#claims.values()) claim.parked = []
     this.#parked = 0
-    this.#dispatcher.drain(all)
-    const idle = await this.#dispatcher.whenIdle(all, Math.max(0, deadline - Date.now()))
+    this.#scheduler.drain(all)
+    const idle = await this.#scheduler.whenIdle(all, Math.max(0, deadline - Date.now()))
     if (!idle) {
-      const aborted = this.#dispatcher.abort(all)
+      const aborted = this.#scheduler.abort(all)
       this.#log.warn(
         { aborted, timeoutMs: this.#options.closeTimeoutMs },
         'records did not finish before the stop deadline; aborted, they will be delivered again',

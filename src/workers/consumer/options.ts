@@ -4,9 +4,9 @@ import { bootstrapBrokers } from '../../kafka/connection.ts'
 import { TOPICS } from '../../kafka/topics.ts'
 import type { Logger } from '../../observability/logger.ts'
 import type { DeadLetterSink } from './dead-letter.ts'
+import { defaultIsOutage } from './failure-policy.ts'
 import { type ConsumerObserver, noopObserver } from './observer.ts'
 import type { ConsumedRecord } from './record.ts'
-import { defaultIsOutage } from './retry-policy.ts'
 
 /** A commit's time limit; a rebalance may spend `revokeTimeoutMs` plus this before rejoining. */
 export const COMMIT_TIMEOUT_MS = 5000
