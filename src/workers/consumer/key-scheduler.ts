@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from '../../observability/logger.ts'
 import { backoff } from '../../runtime/backoff.ts'
+import { withDeadline } from '../../runtime/deadline.ts'
 import { decide, errorCode, errorMessage, type FailurePolicy } from './failure-policy.ts'
 import { KeyQueues } from './key-queues.ts'
 import type { ConsumerObserver } from './observer.ts'
@@ -116,21 +117,20 @@ export class KeyScheduler<Owner> {
   }
 
   /** Resolves true once no matching task is left (running, waiting or queued), or false after `timeoutMs`. */
-  async whenIdle(matches: (task: Task<Owner>) => boolean, timeoutMs: number): Promise<boolean> {
-    if (!this.#anyLeft(matches)) return true
+  whenIdle(matches: (task: Task<Owner>) => boolean, timeoutMs: number): Promise<boolean> {
+    if (!this.#anyLeft(matches)) return Promise.resolve(true)
     let waiter: IdleWaiter<Owner> | undefined
-    const idle = new Promise<true>((resolve) => {
+    const idle = new Promise<boolean>((resolve) => {
       waiter = { matches, resolve: () => resolve(true) }
       this.#idleWaiters.push(waiter)
     })
-    const controller = new AbortController()
-    const timeout = sleep(timeoutMs, false, { signal: controller.signal }).catch(() => false)
-    try {
-      return await Promise.race([idle, timeout])
-    } finally {
-      controller.abort()
+    const forget = () => {
       this.#idleWaiters = this.#idleWaiters.filter((w) => w !== waiter)
     }
+    return withDeadline(idle, timeoutMs, () => {
+      forget()
+      return false
+    }).finally(forget)
   }
 
   #anyLeft(matches: (task: Task<Owner>) => boolean): boolean {
