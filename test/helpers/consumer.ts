@@ -4,7 +4,8 @@ import { Producer, stringSerializers } from '@platformatic/kafka'
 import { createAdmin } from '../../src/kafka/connection.ts'
 import { partitioner } from '../../src/kafka/partitioner.ts'
 import { KeyedConsumer, type KeyedConsumerOptions } from '../../src/workers/consumer/index.ts'
-import { quietLogger } from './outbox.ts'
+import { quietLogger, testTopic } from './outbox.ts'
+import { requireService } from './services.ts'
 
 export interface TestRecord {
   key: string
@@ -183,4 +184,29 @@ export class HandlerWatch {
     }
     return bad
   }
+}
+
+/** What a consumer test runs against: a fresh topic holding its records, and a group of its own. */
+export interface ConsumerFixture {
+  brokers: string
+  topic: string
+  group: string
+}
+
+/**
+ * The consumer tests' one Kafka set-up: skips the test when Kafka is not there, else makes a
+ * topic of `partitions` partitions (deleted when the test ends), publishes `records` to it with
+ * payrail's partitioner, and names a consumer group of the test's own (deleted as well).
+ */
+export async function consumerFixture(
+  t: TestContext,
+  records: TestRecord[],
+  partitions?: number,
+): Promise<ConsumerFixture | undefined> {
+  const brokers = await requireService(t, 'kafka')
+  if (brokers === undefined) return undefined
+  const topic =
+    partitions === undefined ? await testTopic(t, brokers) : await testTopic(t, brokers, [], partitions)
+  await produce(brokers, topic, records)
+  return { brokers, topic, group: testGroup(t, brokers) }
 }

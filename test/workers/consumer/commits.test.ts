@@ -3,6 +3,7 @@ import { test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import {
   committedOffsets,
+  consumerFixture,
   endOffsets,
   HandlerWatch,
   interleaved,
@@ -18,11 +19,9 @@ import { until } from '../../helpers/until.ts'
 test('a stop mid-stream commits only finished records; the next consumer starts exactly there and nothing is missing', {
   timeout: 180_000,
 }, async (t) => {
-  const brokers = await requireService(t, 'kafka')
-  if (brokers === undefined) return
-  const topic = await testTopic(t, brokers)
-  await produce(brokers, topic, interleaved(60, 50))
-  const group = testGroup(t, brokers)
+  const kafka = await consumerFixture(t, interleaved(60, 50))
+  if (kafka === undefined) return
+  const { brokers, topic, group } = kafka
 
   // The first consumer: quick records, except the 20th of five keys, slow enough to still run at
   // the stop; their keys' later records queue behind them (and once they fill the concurrency

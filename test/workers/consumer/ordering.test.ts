@@ -9,6 +9,7 @@ import {
 } from '../../../src/workers/consumer/index.ts'
 import {
   committedOffsets,
+  consumerFixture,
   endOffsets,
   HandlerWatch,
   interleaved,
@@ -24,11 +25,9 @@ import { until } from '../../helpers/until.ts'
 test('10,000 records over 100 keys with random handler delays: each key in order, every record handled, all committed', {
   timeout: 180_000,
 }, async (t) => {
-  const brokers = await requireService(t, 'kafka')
-  if (brokers === undefined) return
-  const topic = await testTopic(t, brokers)
-  await produce(brokers, topic, interleaved(100, 100))
-  const group = testGroup(t, brokers)
+  const kafka = await consumerFixture(t, interleaved(100, 100))
+  if (kafka === undefined) return
+  const { brokers, topic, group } = kafka
 
   const watch = new HandlerWatch()
   const perPartition = new Map<number, number>()
@@ -116,11 +115,9 @@ test('at most `concurrency` records run or wait at once, and the limit is used',
 })
 
 test('fetching stops while the limit is reached and resumes below it', { timeout: 120_000 }, async (t) => {
-  const brokers = await requireService(t, 'kafka')
-  if (brokers === undefined) return
-  const topic = await testTopic(t, brokers, [], 2)
-  await produce(brokers, topic, interleaved(30, 10))
-  const group = testGroup(t, brokers)
+  const kafka = await consumerFixture(t, interleaved(30, 10), 2)
+  if (kafka === undefined) return
+  const { brokers, topic, group } = kafka
   // Every fetch request the group's consumer sends, as the library reports it.
   let fetches = 0
   const onFetch = (message: unknown) => {

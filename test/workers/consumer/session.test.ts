@@ -5,26 +5,15 @@ import { test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { MessagesStream } from '@platformatic/kafka'
 import { createLogger } from '../../../src/observability/logger.ts'
-import {
-  HandlerWatch,
-  interleaved,
-  parse,
-  produce,
-  startConsumer,
-  testGroup,
-} from '../../helpers/consumer.ts'
-import { testTopic } from '../../helpers/outbox.ts'
-import { requireService } from '../../helpers/services.ts'
+import { consumerFixture, HandlerWatch, interleaved, parse, startConsumer } from '../../helpers/consumer.ts'
 import { until } from '../../helpers/until.ts'
 
 test('a broken fetch stream is replaced by a new session that goes on from the commit; nothing is missing', {
   timeout: 120_000,
 }, async (t) => {
-  const brokers = await requireService(t, 'kafka')
-  if (brokers === undefined) return
-  const topic = await testTopic(t, brokers)
-  await produce(brokers, topic, interleaved(40, 30))
-  const group = testGroup(t, brokers)
+  const kafka = await consumerFixture(t, interleaved(40, 30))
+  if (kafka === undefined) return
+  const { brokers, topic, group } = kafka
 
   // The library announces every stream it creates; the test breaks the consumer's first one.
   const streams: MessagesStream<Buffer, Buffer, Buffer, Buffer>[] = []
