@@ -210,3 +210,21 @@ export async function consumerFixture(
   await produce(brokers, topic, records)
   return { brokers, topic, group: testGroup(t, brokers) }
 }
+
+/**
+ * Random numbers in [0, 1) for a test's delays, from a seed printed in the test's diagnostics;
+ * PAYRAIL_TEST_SEED replays a run. (mulberry32: small and good enough for jitter.)
+ */
+export function seededRandom(t: TestContext): () => number {
+  const fromEnv = Number.parseInt(process.env.PAYRAIL_TEST_SEED ?? '', 10)
+  const seed = Number.isSafeInteger(fromEnv) ? fromEnv >>> 0 : randomBytes(4).readUInt32LE(0)
+  t.diagnostic(`random seed ${seed} (PAYRAIL_TEST_SEED=${seed} replays it)`)
+  let state = seed
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0
+    let z = state
+    z = Math.imul(z ^ (z >>> 15), z | 1)
+    z ^= z + Math.imul(z ^ (z >>> 7), z | 61)
+    return ((z ^ (z >>> 14)) >>> 0) / 4294967296
+  }
+}

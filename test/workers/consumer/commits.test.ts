@@ -9,6 +9,7 @@ import {
   interleaved,
   parse,
   produce,
+  seededRandom,
   startConsumer,
   testGroup,
 } from '../../helpers/consumer.ts'
@@ -19,6 +20,7 @@ import { until } from '../../helpers/until.ts'
 test('a stop mid-stream commits only finished records; the next consumer starts exactly there and nothing is missing', {
   timeout: 180_000,
 }, async (t) => {
+  const random = seededRandom(t)
   const kafka = await consumerFixture(t, interleaved(60, 50))
   if (kafka === undefined) return
   const { brokers, topic, group } = kafka
@@ -41,7 +43,7 @@ test('a stop mid-stream commits only finished records; the next consumer starts 
       try {
         const slow = sequence === 20 && Number(key.slice(1)) < 5
         if (slow) slowStarted++
-        await sleep(slow ? 60_000 : 1 + Math.random() * 5, undefined, { signal })
+        await sleep(slow ? 60_000 : 1 + random() * 5, undefined, { signal })
         first.finished.add(`${record.partition}:${record.offset}`)
       } catch (error) {
         if (signal.aborted) aborted++
@@ -88,7 +90,7 @@ test('a stop mid-stream commits only finished records; the next consumer starts 
       second.begin(key, sequence)
       const low = lowest.get(record.partition)
       if (low === undefined || record.offset < low) lowest.set(record.partition, record.offset)
-      await sleep(Math.random() * 3)
+      await sleep(random() * 3)
       second.finished.add(`${record.partition}:${record.offset}`)
       second.end(key)
     },

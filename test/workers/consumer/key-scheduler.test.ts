@@ -7,6 +7,7 @@ import { KeyScheduler, type Settlement, type Task } from '../../../src/workers/c
 import { type ConsumerObserver, noopObserver } from '../../../src/workers/consumer/observer.ts'
 import type { RecordHandler } from '../../../src/workers/consumer/options.ts'
 import type { ConsumedRecord } from '../../../src/workers/consumer/record.ts'
+import { seededRandom } from '../../helpers/consumer.ts'
 import { quietLogger } from '../../helpers/outbox.ts'
 import { until } from '../../helpers/until.ts'
 
@@ -53,7 +54,8 @@ function scheduler(
   return { d, settled, dead }
 }
 
-test('records of one key run one at a time in order; other keys run beside them', async () => {
+test('records of one key run one at a time in order; other keys run beside them', async (t) => {
+  const random = seededRandom(t)
   const running = new Map<string, number>()
   const started: string[] = []
   let parallel = 0
@@ -65,7 +67,7 @@ test('records of one key run one at a time in order; other keys run beside them'
     parallel++
     maxParallel = Math.max(maxParallel, parallel)
     started.push(`${key}:${r.offset}`)
-    await sleep(Math.random() * 5)
+    await sleep(random() * 5)
     running.set(key, 0)
     parallel--
   })
@@ -200,11 +202,11 @@ test('drain lets running and queued records finish but abandons those waiting fo
   })
   d.submit(record('a', 0), raw, 'p0') // runs
   d.submit(record('a', 1), raw, 'p0') // queued behind a:0
-  d.submit(record('b', 0), raw, 'p0') // fails, then waits
+  const b0 = d.submit(record('b', 0), raw, 'p0') // fails, then waits
   d.submit(record('b', 1), raw, 'p0') // queued behind b:0
   d.submit(record('c', 0), raw, 'p1') // another partition, not drained
   await until('a:0 and c:0 to run', () => release.has('a:0') && release.has('c:0'))
-  await sleep(1)
+  await until('b:0 to wait for its retry', () => b0.state === 'waiting', { intervalMs: 1 })
   d.drain((task) => task.owner === 'p0')
   await until('b to be given up', () => settled.length === 2)
   assert.deepEqual(

@@ -8,6 +8,7 @@ import {
   HandlerWatch,
   interleaved,
   parse,
+  seededRandom,
   startConsumer,
 } from '../../helpers/consumer.ts'
 import { until } from '../../helpers/until.ts'
@@ -15,6 +16,7 @@ import { until } from '../../helpers/until.ts'
 test('two consumers share a group; when one closes its partitions continue on the other, and no key ever runs on both', {
   timeout: 180_000,
 }, async (t) => {
+  const random = seededRandom(t)
   const kafka = await consumerFixture(t, interleaved(60, 40))
   if (kafka === undefined) return
   const { brokers, topic, group } = kafka
@@ -32,7 +34,7 @@ test('two consumers share a group; when one closes its partitions continue on th
       group$.begin(key, sequence)
       watches[name].begin(key, sequence)
       try {
-        await sleep(10 + Math.random() * 20, undefined, { signal })
+        await sleep(10 + random() * 20, undefined, { signal })
         group$.finished.add(`${record.partition}:${record.offset}`)
         watches[name].finished.add(`${record.partition}:${record.offset}`)
       } finally {

@@ -5,12 +5,20 @@ import { test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { MessagesStream } from '@platformatic/kafka'
 import { createLogger } from '../../../src/observability/logger.ts'
-import { consumerFixture, HandlerWatch, interleaved, parse, startConsumer } from '../../helpers/consumer.ts'
+import {
+  consumerFixture,
+  HandlerWatch,
+  interleaved,
+  parse,
+  seededRandom,
+  startConsumer,
+} from '../../helpers/consumer.ts'
 import { until } from '../../helpers/until.ts'
 
 test('a broken fetch stream is replaced by a new session that goes on from the commit; nothing is missing', {
   timeout: 120_000,
 }, async (t) => {
+  const random = seededRandom(t)
   const kafka = await consumerFixture(t, interleaved(40, 30))
   if (kafka === undefined) return
   const { brokers, topic, group } = kafka
@@ -49,7 +57,7 @@ test('a broken fetch stream is replaced by a new session that goes on from the c
     handler: async (record) => {
       const { key, sequence } = parse(record.value)
       watch.begin(key, sequence)
-      await sleep(2 + Math.random() * 6)
+      await sleep(2 + random() * 6)
       watch.finished.add(`${record.partition}:${record.offset}`)
       watch.end(key)
     },
