@@ -6,9 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { ROOT } from '../../src/cli/context.ts'
-import { endOffsets, interleaved, produce, testGroup } from '../helpers/consumer.ts'
-import { testTopic } from '../helpers/outbox.ts'
-import { requireService } from '../helpers/services.ts'
+import { consumerFixture, endOffsets, interleaved } from '../helpers/consumer.ts'
 import { until } from '../helpers/until.ts'
 
 interface Worker {
@@ -47,13 +45,11 @@ function lines(file: string): { id: string; key: string; sequence: number }[] {
 test('a worker process killed with SIGKILL mid-stream and started again misses no record', {
   timeout: 120_000,
 }, async (t) => {
-  const brokers = await requireService(t, 'kafka')
-  if (brokers === undefined) return
-  const topic = await testTopic(t, brokers)
+  const kafka = await consumerFixture(t, interleaved(50, 100))
+  if (kafka === undefined) return
+  const { brokers, topic, group } = kafka
   // 5,000 records: the kill comes after 500, with a wide margin before the end on a fast machine.
-  await produce(brokers, topic, interleaved(50, 100))
   const ends = await endOffsets(brokers, topic, 6)
-  const group = testGroup(t, brokers)
   const dir = mkdtempSync(join(tmpdir(), 'payrail-consumer-e2e-'))
   t.after(() => rmSync(dir, { recursive: true, force: true }))
   const env = { BROKERS: brokers, TOPIC: topic, GROUP: group }

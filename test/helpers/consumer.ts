@@ -4,7 +4,8 @@ import { Producer, stringSerializers } from '@platformatic/kafka'
 import { createAdmin } from '../../src/kafka/connection.ts'
 import { partitioner } from '../../src/kafka/partitioner.ts'
 import { KeyedConsumer, type KeyedConsumerOptions } from '../../src/workers/consumer/index.ts'
-import { quietLogger } from './outbox.ts'
+import { quietLogger, testTopic } from './outbox.ts'
+import { requireService } from './services.ts'
 
 export interface TestRecord {
   key: string
@@ -182,5 +183,48 @@ export class HandlerWatch {
       }
     }
     return bad
+  }
+}
+
+/** What a consumer test runs against: a fresh topic holding its records, and a group of its own. */
+export interface ConsumerFixture {
+  brokers: string
+  topic: string
+  group: string
+}
+
+/**
+ * The consumer tests' one Kafka set-up: skips the test when Kafka is not there, else makes a
+ * topic of `partitions` partitions (deleted when the test ends), publishes `records` to it with
+ * payrail's partitioner, and names a consumer group of the test's own (deleted as well).
+ */
+export async function consumerFixture(
+  t: TestContext,
+  records: TestRecord[],
+  partitions?: number,
+): Promise<ConsumerFixture | undefined> {
+  const brokers = await requireService(t, 'kafka')
+  if (brokers === undefined) return undefined
+  const topic =
+    partitions === undefined ? await testTopic(t, brokers) : await testTopic(t, brokers, [], partitions)
+  await produce(brokers, topic, records)
+  return { brokers, topic, group: testGroup(t, brokers) }
+}
+
+/**
+ * Random numbers in [0, 1) for a test's delays, from a seed printed in the test's diagnostics;
+ * PAYRAIL_TEST_SEED replays a run. (mulberry32: small and good enough for jitter.)
+ */
+export function seededRandom(t: TestContext): () => number {
+  const fromEnv = Number.parseInt(process.env.PAYRAIL_TEST_SEED ?? '', 10)
+  const seed = Number.isSafeInteger(fromEnv) ? fromEnv >>> 0 : randomBytes(4).readUInt32LE(0)
+  t.diagnostic(`random seed ${seed} (PAYRAIL_TEST_SEED=${seed} replays it)`)
+  let state = seed
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0
+    let z = state
+    z = Math.imul(z ^ (z >>> 15), z | 1)
+    z ^= z + Math.imul(z ^ (z >>> 7), z | 61)
+    return ((z ^ (z >>> 14)) >>> 0) / 4294967296
   }
 }

@@ -7,6 +7,7 @@ export {
   KafkaDeadLetterSink,
   type KafkaDeadLetterSinkOptions,
 } from './dead-letter.ts'
+export { defaultIsOutage } from './failure-policy.ts'
 export { type ConsumerStatus, KeyedConsumer } from './keyed-consumer.ts'
 export { createConsumerMetrics } from './metrics.ts'
 export { type CallResult, type ConsumerObserver, noopObserver, type RetryReason } from './observer.ts'
@@ -18,4 +19,3 @@ export {
   resolveConsumerOptions,
 } from './options.ts'
 export type { ConsumedRecord } from './record.ts'
-export { defaultIsOutage } from './retry-policy.ts'

@@ -3,10 +3,11 @@ import { PayrailError } from '../../domain/errors.ts'
 import { bootstrapBrokers } from '../../kafka/connection.ts'
 import { TOPICS } from '../../kafka/topics.ts'
 import type { Logger } from '../../observability/logger.ts'
+import { withDefaults } from '../../runtime/options.ts'
 import type { DeadLetterSink } from './dead-letter.ts'
+import { defaultIsOutage } from './failure-policy.ts'
 import { type ConsumerObserver, noopObserver } from './observer.ts'
 import type { ConsumedRecord } from './record.ts'
-import { defaultIsOutage } from './retry-policy.ts'
 
 /** A commit's time limit; a rebalance may spend `revokeTimeoutMs` plus this before rejoining. */
 export const COMMIT_TIMEOUT_MS = 5000
@@ -96,39 +97,38 @@ export function consumerOptionsFromConfig(
   }
 }
 
+/** The defaults of every option that has one (besides `name`, which defaults to `groupId`). */
+export const defaultConsumerOptions = {
+  clientId: 'payrail',
+  observer: noopObserver,
+  concurrency: 256,
+  maxAttempts: 10,
+  retryDelayMs: 500,
+  retryMaxDelayMs: 30_000,
+  outageDelayMs: 1000,
+  outageMaxDelayMs: 30_000,
+  isOutage: defaultIsOutage,
+  deadLetterTopic: TOPICS.dlq.name,
+  deadLetterSink: undefined,
+  startFrom: 'earliest',
+  commitIntervalMs: 1000,
+  closeTimeoutMs: 10_000,
+  revokeTimeoutMs: 10_000,
+  sessionTimeoutMs: 30_000,
+  rebalanceTimeoutMs: 60_000,
+  heartbeatIntervalMs: 3000,
+  fetchMaxWaitMs: 500,
+  fetchMaxBytes: 1_048_576,
+  lagIntervalMs: 10_000,
+  restartDelayMs: 1000,
+  random: Math.random,
+} as const satisfies Partial<ResolvedConsumerOptions>
+
 /** Applies the defaults and checks every option; throws CONFIG_INVALID naming each bad one. */
 export function resolveConsumerOptions(options: KeyedConsumerOptions): ResolvedConsumerOptions {
-  const resolved: ResolvedConsumerOptions = {
-    brokers: options.brokers,
-    groupId: options.groupId,
-    topics: options.topics,
-    handler: options.handler,
-    logger: options.logger,
-    name: options.name ?? options.groupId,
-    clientId: options.clientId ?? 'payrail',
-    observer: options.observer ?? noopObserver,
-    concurrency: options.concurrency ?? 256,
-    maxAttempts: options.maxAttempts ?? 10,
-    retryDelayMs: options.retryDelayMs ?? 500,
-    retryMaxDelayMs: options.retryMaxDelayMs ?? 30_000,
-    outageDelayMs: options.outageDelayMs ?? 1000,
-    outageMaxDelayMs: options.outageMaxDelayMs ?? 30_000,
-    isOutage: options.isOutage ?? defaultIsOutage,
-    deadLetterTopic: options.deadLetterTopic ?? TOPICS.dlq.name,
-    deadLetterSink: options.deadLetterSink,
-    startFrom: options.startFrom ?? 'earliest',
-    commitIntervalMs: options.commitIntervalMs ?? 1000,
-    closeTimeoutMs: options.closeTimeoutMs ?? 10_000,
-    revokeTimeoutMs: options.revokeTimeoutMs ?? 10_000,
-    sessionTimeoutMs: options.sessionTimeoutMs ?? 30_000,
-    rebalanceTimeoutMs: options.rebalanceTimeoutMs ?? 60_000,
-    heartbeatIntervalMs: options.heartbeatIntervalMs ?? 3000,
-    fetchMaxWaitMs: options.fetchMaxWaitMs ?? 500,
-    fetchMaxBytes: options.fetchMaxBytes ?? 1_048_576,
-    lagIntervalMs: options.lagIntervalMs ?? 10_000,
-    restartDelayMs: options.restartDelayMs ?? 1000,
-    random: options.random ?? Math.random,
-  }
+  // The required options have no default; a missing one is named below. `name` defaults to the group.
+  const defaults = { ...defaultConsumerOptions, name: options.groupId } as ResolvedConsumerOptions
+  const resolved = withDefaults(defaults, options)
 
   const problems: string[] = []
   const check = (ok: boolean, problem: string) => {

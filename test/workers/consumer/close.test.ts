@@ -10,14 +10,11 @@ import { ROOT } from '../../../src/cli/context.ts'
 import { createAdmin } from '../../../src/kafka/connection.ts'
 import {
   committedOffsets,
+  consumerFixture,
   endOffsets,
   interleaved,
-  produce,
   startConsumer,
-  testGroup,
 } from '../../helpers/consumer.ts'
-import { testTopic } from '../../helpers/outbox.ts'
-import { requireService } from '../../helpers/services.ts'
 import { until } from '../../helpers/until.ts'
 
 interface Member {
@@ -63,13 +60,11 @@ function handled(file: string): string[] {
 test('a member stopped while the group rebalances commits its work, leaves, and its process exits as soon as close() resolves', {
   timeout: 180_000,
 }, async (t) => {
-  const brokers = await requireService(t, 'kafka')
-  if (brokers === undefined) return
-  const topic = await testTopic(t, brokers)
-  await produce(brokers, topic, interleaved(40, 30))
+  const kafka = await consumerFixture(t, interleaved(40, 30))
+  if (kafka === undefined) return
+  const { brokers, topic, group } = kafka
   const ends = await endOffsets(brokers, topic, 6)
   const total = [...ends.values()].reduce((sum, end) => sum + Number(end), 0)
-  const group = testGroup(t, brokers)
   const dir = mkdtempSync(join(tmpdir(), 'payrail-consumer-close-'))
   t.after(() => rmSync(dir, { recursive: true, force: true }))
   const out = join(dir, 'closing.log')
@@ -206,11 +201,9 @@ for (const { closeAt, when, closesWithin, handledAtLeast } of moments) {
   test(`a member closed ${when} commits what it finished, leaves the group, and its process exits by itself at once`, {
     timeout: 120_000,
   }, async (t) => {
-    const brokers = await requireService(t, 'kafka')
-    if (brokers === undefined) return
-    const topic = await testTopic(t, brokers)
-    await produce(brokers, topic, interleaved(40, 10))
-    const group = testGroup(t, brokers)
+    const kafka = await consumerFixture(t, interleaved(40, 10))
+    if (kafka === undefined) return
+    const { brokers, topic, group } = kafka
     const dir = mkdtempSync(join(tmpdir(), 'payrail-consumer-close-'))
     t.after(() => rmSync(dir, { recursive: true, force: true }))
     const out = join(dir, 'closing.log')

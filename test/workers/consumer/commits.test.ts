@@ -3,11 +3,13 @@ import { test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import {
   committedOffsets,
+  consumerFixture,
   endOffsets,
   HandlerWatch,
   interleaved,
   parse,
   produce,
+  seededRandom,
   startConsumer,
   testGroup,
 } from '../../helpers/consumer.ts'
@@ -18,11 +20,10 @@ import { until } from '../../helpers/until.ts'
 test('a stop mid-stream commits only finished records; the next consumer starts exactly there and nothing is missing', {
   timeout: 180_000,
 }, async (t) => {
-  const brokers = await requireService(t, 'kafka')
-  if (brokers === undefined) return
-  const topic = await testTopic(t, brokers)
-  await produce(brokers, topic, interleaved(60, 50))
-  const group = testGroup(t, brokers)
+  const random = seededRandom(t)
+  const kafka = await consumerFixture(t, interleaved(60, 50))
+  if (kafka === undefined) return
+  const { brokers, topic, group } = kafka
 
   // The first consumer: quick records, except the 20th of five keys, slow enough to still run at
   // the stop; their keys' later records queue behind them (and once they fill the concurrency
@@ -42,7 +43,7 @@ test('a stop mid-stream commits only finished records; the next consumer starts 
       try {
         const slow = sequence === 20 && Number(key.slice(1)) < 5
         if (slow) slowStarted++
-        await sleep(slow ? 60_000 : 1 + Math.random() * 5, undefined, { signal })
+        await sleep(slow ? 60_000 : 1 + random() * 5, undefined, { signal })
         first.finished.add(`${record.partition}:${record.offset}`)
       } catch (error) {
         if (signal.aborted) aborted++
@@ -89,7 +90,7 @@ test('a stop mid-stream commits only finished records; the next consumer starts 
       second.begin(key, sequence)
       const low = lowest.get(record.partition)
       if (low === undefined || record.offset < low) lowest.set(record.partition, record.offset)
-      await sleep(Math.random() * 3)
+      await sleep(random() * 3)
       second.finished.add(`${record.partition}:${record.offset}`)
       second.end(key)
     },

@@ -6,6 +6,7 @@ import { PayrailError } from '../../../src/domain/errors.ts'
 import { javaPartition } from '../../../src/kafka/partitioner.ts'
 import { createConsumerMetrics } from '../../../src/workers/consumer/index.ts'
 import {
+  consumerFixture,
   endOffsets,
   HandlerWatch,
   interleaved,
@@ -28,12 +29,10 @@ async function metric(registry: Registry, name: string, labels: Record<string, s
 test('a poison record goes to the DLQ after maxAttempts with its headers while other keys flow, and its key moves on', {
   timeout: 120_000,
 }, async (t) => {
-  const brokers = await requireService(t, 'kafka')
-  if (brokers === undefined) return
-  const topic = await testTopic(t, brokers, [], 3)
+  const kafka = await consumerFixture(t, interleaved(20, 10), 3)
+  if (kafka === undefined) return
+  const { brokers, topic, group } = kafka
   const dlq = await testTopic(t, brokers, [], 3)
-  await produce(brokers, topic, interleaved(20, 10))
-  const group = testGroup(t, brokers)
   const registry = new Registry()
 
   // A logical clock orders what happened.

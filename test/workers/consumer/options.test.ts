@@ -2,8 +2,8 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { loadConfig } from '../../../src/config/load.ts'
 import { hasErrorCode } from '../../../src/domain/errors.ts'
+import { defaultIsOutage } from '../../../src/workers/consumer/failure-policy.ts'
 import { consumerOptionsFromConfig, resolveConsumerOptions } from '../../../src/workers/consumer/options.ts'
-import { defaultIsOutage } from '../../../src/workers/consumer/retry-policy.ts'
 import { quietLogger } from '../../helpers/outbox.ts'
 
 const base = {

@@ -9,11 +9,13 @@ import {
 } from '../../../src/workers/consumer/index.ts'
 import {
   committedOffsets,
+  consumerFixture,
   endOffsets,
   HandlerWatch,
   interleaved,
   parse,
   produce,
+  seededRandom,
   startConsumer,
   testGroup,
 } from '../../helpers/consumer.ts'
@@ -24,11 +26,10 @@ import { until } from '../../helpers/until.ts'
 test('10,000 records over 100 keys with random handler delays: each key in order, every record handled, all committed', {
   timeout: 180_000,
 }, async (t) => {
-  const brokers = await requireService(t, 'kafka')
-  if (brokers === undefined) return
-  const topic = await testTopic(t, brokers)
-  await produce(brokers, topic, interleaved(100, 100))
-  const group = testGroup(t, brokers)
+  const random = seededRandom(t)
+  const kafka = await consumerFixture(t, interleaved(100, 100))
+  if (kafka === undefined) return
+  const { brokers, topic, group } = kafka
 
   const watch = new HandlerWatch()
   const perPartition = new Map<number, number>()
@@ -51,7 +52,7 @@ test('10,000 records over 100 keys with random handler delays: each key in order
       const running = (perPartition.get(record.partition) ?? 0) + 1
       perPartition.set(record.partition, running)
       maxWithinPartition = Math.max(maxWithinPartition, running)
-      await sleep(Math.random() * 4)
+      await sleep(random() * 4)
       perPartition.set(record.partition, (perPartition.get(record.partition) ?? 1) - 1)
       watch.finished.add(`${record.partition}:${record.offset}`)
       watch.end(key)
@@ -83,6 +84,7 @@ test('10,000 records over 100 keys with random handler delays: each key in order
 test('at most `concurrency` records run or wait at once, and the limit is used', {
   timeout: 120_000,
 }, async (t) => {
+  const random = seededRandom(t)
   const brokers = await requireService(t, 'kafka')
   if (brokers === undefined) return
   const topic = await testTopic(t, brokers, [], 2)
@@ -101,7 +103,7 @@ test('at most `concurrency` records run or wait at once, and the limit is used',
       const status = consumer?.status()
       if (status !== undefined && status.inFlight + status.queued > 5)
         overLimit.push(`${status.inFlight} in flight + ${status.queued} queued`)
-      await sleep(5 + Math.random() * 10)
+      await sleep(5 + random() * 10)
       watch.finished.add(`${record.partition}:${record.offset}`)
       watch.end(key)
     },
@@ -116,11 +118,9 @@ test('at most `concurrency` records run or wait at once, and the limit is used',
 })
 
 test('fetching stops while the limit is reached and resumes below it', { timeout: 120_000 }, async (t) => {
-  const brokers = await requireService(t, 'kafka')
-  if (brokers === undefined) return
-  const topic = await testTopic(t, brokers, [], 2)
-  await produce(brokers, topic, interleaved(30, 10))
-  const group = testGroup(t, brokers)
+  const kafka = await consumerFixture(t, interleaved(30, 10), 2)
+  if (kafka === undefined) return
+  const { brokers, topic, group } = kafka
   // Every fetch request the group's consumer sends, as the library reports it.
   let fetches = 0
   const onFetch = (message: unknown) => {

@@ -3,29 +3,26 @@ import { test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { RecordHandler } from '../../../src/workers/consumer/index.ts'
 import {
+  consumerFixture,
   endOffsets,
   HandlerWatch,
   interleaved,
   parse,
-  produce,
+  seededRandom,
   startConsumer,
-  testGroup,
 } from '../../helpers/consumer.ts'
-import { testTopic } from '../../helpers/outbox.ts'
-import { requireService } from '../../helpers/services.ts'
 import { until } from '../../helpers/until.ts'
 
 test('two consumers share a group; when one closes its partitions continue on the other, and no key ever runs on both', {
   timeout: 180_000,
 }, async (t) => {
-  const brokers = await requireService(t, 'kafka')
-  if (brokers === undefined) return
-  const topic = await testTopic(t, brokers)
-  await produce(brokers, topic, interleaved(60, 40))
+  const random = seededRandom(t)
+  const kafka = await consumerFixture(t, interleaved(60, 40))
+  if (kafka === undefined) return
+  const { brokers, topic, group } = kafka
   const ends = await endOffsets(brokers, topic, 6)
   const total = [...ends.values()].reduce((sum, end) => sum + Number(end), 0)
   assert.equal(total, 2400)
-  const group = testGroup(t, brokers)
 
   // One watch over both consumers (one handler per key at a time, group-wide), one per consumer.
   const group$ = new HandlerWatch()
@@ -37,7 +34,7 @@ test('two consumers share a group; when one closes its partitions continue on th
       group$.begin(key, sequence)
       watches[name].begin(key, sequence)
       try {
-        await sleep(10 + Math.random() * 20, undefined, { signal })
+        await sleep(10 + random() * 20, undefined, { signal })
         group$.finished.add(`${record.partition}:${record.offset}`)
         watches[name].finished.add(`${record.partition}:${record.offset}`)
       } finally {

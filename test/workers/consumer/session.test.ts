@@ -6,25 +6,22 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { MessagesStream } from '@platformatic/kafka'
 import { createLogger } from '../../../src/observability/logger.ts'
 import {
+  consumerFixture,
   HandlerWatch,
   interleaved,
   parse,
-  produce,
+  seededRandom,
   startConsumer,
-  testGroup,
 } from '../../helpers/consumer.ts'
-import { testTopic } from '../../helpers/outbox.ts'
-import { requireService } from '../../helpers/services.ts'
 import { until } from '../../helpers/until.ts'
 
 test('a broken fetch stream is replaced by a new session that goes on from the commit; nothing is missing', {
   timeout: 120_000,
 }, async (t) => {
-  const brokers = await requireService(t, 'kafka')
-  if (brokers === undefined) return
-  const topic = await testTopic(t, brokers)
-  await produce(brokers, topic, interleaved(40, 30))
-  const group = testGroup(t, brokers)
+  const random = seededRandom(t)
+  const kafka = await consumerFixture(t, interleaved(40, 30))
+  if (kafka === undefined) return
+  const { brokers, topic, group } = kafka
 
   // The library announces every stream it creates; the test breaks the consumer's first one.
   const streams: MessagesStream<Buffer, Buffer, Buffer, Buffer>[] = []
@@ -60,7 +57,7 @@ test('a broken fetch stream is replaced by a new session that goes on from the c
     handler: async (record) => {
       const { key, sequence } = parse(record.value)
       watch.begin(key, sequence)
-      await sleep(2 + Math.random() * 6)
+      await sleep(2 + random() * 6)
       watch.finished.add(`${record.partition}:${record.offset}`)
       watch.end(key)
     },

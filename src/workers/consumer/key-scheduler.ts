@@ -1,11 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from '../../observability/logger.ts'
 import { backoff } from '../../runtime/backoff.ts'
+import { withDeadline } from '../../runtime/deadline.ts'
+import { decide, errorCode, errorMessage, type FailurePolicy } from './failure-policy.ts'
 import { KeyQueues } from './key-queues.ts'
 import type { ConsumerObserver } from './observer.ts'
 import type { RecordHandler } from './options.ts'
 import type { ConsumedRecord, RawRecord } from './record.ts'
-import { decide, errorCode, errorMessage, type RetryPolicy } from './retry-policy.ts'
 
 /** One record's work, from the moment it is taken until it is finished or given up. */
 export interface Task<Owner> {
@@ -24,12 +25,12 @@ export interface Task<Owner> {
 /** How a task ended: `finished` (handled or dead-lettered: its offset may be committed) or `abandoned` (it will be delivered again). */
 export type Settlement = 'finished' | 'abandoned'
 
-export interface DispatcherOptions<Owner> {
+export interface KeySchedulerOptions<Owner> {
   handler: RecordHandler
-  policy: RetryPolicy
+  policy: FailurePolicy
   observer: ConsumerObserver
   logger: Logger
-  /** Stores a dead letter; a rejection makes the dispatcher try again later (the key waits). */
+  /** Stores a dead letter; a rejection makes the scheduler try again later (the key waits). */
   deadLetter: (task: Task<Owner>, code: string, message: string) => Promise<void>
   /** Told when a task ends, after its key's next record (if any) has started. */
   onSettled: (task: Task<Owner>, settlement: Settlement) => void
@@ -46,16 +47,16 @@ interface IdleWaiter<Owner> {
  * it queues behind it. A failed record is retried after a backoff without holding up other keys;
  * it is dead-lettered once its attempts are used up or its error is not retryable; during an
  * outage it waits as long as needed without spending attempts. Records without a key are not
- * ordered. The dispatcher knows nothing of Kafka: the consumer decides what to take and commit.
+ * ordered. The scheduler knows nothing of Kafka: the consumer decides what to take and commit.
  */
-export class Dispatcher<Owner> {
-  readonly #options: DispatcherOptions<Owner>
+export class KeyScheduler<Owner> {
+  readonly #options: KeySchedulerOptions<Owner>
   readonly #keys = new KeyQueues<Task<Owner>>()
   /** Tasks running or waiting to be retried. */
   readonly #active = new Set<Task<Owner>>()
   #idleWaiters: IdleWaiter<Owner>[] = []
 
-  constructor(options: DispatcherOptions<Owner>) {
+  constructor(options: KeySchedulerOptions<Owner>) {
     this.#options = options
   }
 
@@ -116,21 +117,20 @@ export class Dispatcher<Owner> {
   }
 
   /** Resolves true once no matching task is left (running, waiting or queued), or false after `timeoutMs`. */
-  async whenIdle(matches: (task: Task<Owner>) => boolean, timeoutMs: number): Promise<boolean> {
-    if (!this.#anyLeft(matches)) return true
+  whenIdle(matches: (task: Task<Owner>) => boolean, timeoutMs: number): Promise<boolean> {
+    if (!this.#anyLeft(matches)) return Promise.resolve(true)
     let waiter: IdleWaiter<Owner> | undefined
-    const idle = new Promise<true>((resolve) => {
+    const idle = new Promise<boolean>((resolve) => {
       waiter = { matches, resolve: () => resolve(true) }
       this.#idleWaiters.push(waiter)
     })
-    const controller = new AbortController()
-    const timeout = sleep(timeoutMs, false, { signal: controller.signal }).catch(() => false)
-    try {
-      return await Promise.race([idle, timeout])
-    } finally {
-      controller.abort()
+    const forget = () => {
       this.#idleWaiters = this.#idleWaiters.filter((w) => w !== waiter)
     }
+    return withDeadline(idle, timeoutMs, () => {
+      forget()
+      return false
+    }).finally(forget)
   }
 
   #anyLeft(matches: (task: Task<Owner>) => boolean): boolean {

@@ -2,11 +2,12 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { PayrailError } from '../../../src/domain/errors.ts'
-import { Dispatcher, type Settlement, type Task } from '../../../src/workers/consumer/dispatcher.ts'
+import { defaultIsOutage } from '../../../src/workers/consumer/failure-policy.ts'
+import { KeyScheduler, type Settlement, type Task } from '../../../src/workers/consumer/key-scheduler.ts'
 import { type ConsumerObserver, noopObserver } from '../../../src/workers/consumer/observer.ts'
 import type { RecordHandler } from '../../../src/workers/consumer/options.ts'
 import type { ConsumedRecord } from '../../../src/workers/consumer/record.ts'
-import { defaultIsOutage } from '../../../src/workers/consumer/retry-policy.ts'
+import { seededRandom } from '../../helpers/consumer.ts'
 import { quietLogger } from '../../helpers/outbox.ts'
 import { until } from '../../helpers/until.ts'
 
@@ -24,13 +25,13 @@ function record(key: string | null, offset: number, partition = 0): ConsumedReco
 
 const raw = { key: null, value: null, headers: [] }
 
-function dispatcher(
+function scheduler(
   handler: RecordHandler,
   options: { maxAttempts?: number; observer?: ConsumerObserver; deadLetter?: () => Promise<void> } = {},
 ) {
   const settled: { key: string | null; offset: number; settlement: Settlement }[] = []
   const dead: { offset: number; code: string; message: string; attempts: number }[] = []
-  const d = new Dispatcher<string>({
+  const d = new KeyScheduler<string>({
     handler,
     policy: {
       maxAttempts: options.maxAttempts ?? 3,
@@ -53,19 +54,20 @@ function dispatcher(
   return { d, settled, dead }
 }
 
-test('records of one key run one at a time in order; other keys run beside them', async () => {
+test('records of one key run one at a time in order; other keys run beside them', async (t) => {
+  const random = seededRandom(t)
   const running = new Map<string, number>()
   const started: string[] = []
   let parallel = 0
   let maxParallel = 0
-  const { d, settled } = dispatcher(async (r) => {
+  const { d, settled } = scheduler(async (r) => {
     const key = r.key as string
     assert.equal(running.get(key) ?? 0, 0, `${key} runs twice at once`)
     running.set(key, 1)
     parallel++
     maxParallel = Math.max(maxParallel, parallel)
     started.push(`${key}:${r.offset}`)
-    await sleep(Math.random() * 5)
+    await sleep(random() * 5)
     running.set(key, 0)
     parallel--
   })
@@ -89,7 +91,7 @@ test('records of one key run one at a time in order; other keys run beside them'
 test('records without a key are not ordered', async () => {
   let parallel = 0
   let maxParallel = 0
-  const { d, settled } = dispatcher(async () => {
+  const { d, settled } = scheduler(async () => {
     parallel++
     maxParallel = Math.max(maxParallel, parallel)
     await sleep(5)
@@ -103,7 +105,7 @@ test('records without a key are not ordered', async () => {
 test('a failing record is retried without holding up other keys, then dead-lettered, and its key moves on', async () => {
   const calls = new Map<number, number>()
   const order: number[] = []
-  const { d, settled, dead } = dispatcher(
+  const { d, settled, dead } = scheduler(
     async (r) => {
       const offset = Number(r.offset)
       calls.set(offset, (calls.get(offset) ?? 0) + 1)
@@ -131,7 +133,7 @@ test('a failing record is retried without holding up other keys, then dead-lette
 
 test('an error the catalog marks not retryable is dead-lettered at its first failure', async () => {
   let calls = 0
-  const { d, settled, dead } = dispatcher(async () => {
+  const { d, settled, dead } = scheduler(async () => {
     calls++
     throw new PayrailError('VALIDATION_FAILED', 'amount missing')
   })
@@ -146,7 +148,7 @@ test('an outage spends no attempts and never dead-letters; the record goes throu
   let outageCalls = 0
   const retries: string[] = []
   const observer = { ...noopObserver, retry: (reason: string) => retries.push(reason) }
-  const { d, settled, dead } = dispatcher(
+  const { d, settled, dead } = scheduler(
     async () => {
       if (down) {
         outageCalls++
@@ -173,7 +175,7 @@ test('an outage spends no attempts and never dead-letters; the record goes throu
 
 test('a dead letter that cannot be sent is tried again; the key waits', async () => {
   let sendFailures = 0
-  const { d, settled, dead } = dispatcher(
+  const { d, settled, dead } = scheduler(
     async () => {
       throw new PayrailError('NOT_FOUND', 'no such payment')
     },
@@ -194,17 +196,17 @@ test('a dead letter that cannot be sent is tried again; the key waits', async ()
 
 test('drain lets running and queued records finish but abandons those waiting for a retry, with their successors', async () => {
   const release = new Map<string, () => void>()
-  const { d, settled } = dispatcher(async (r) => {
+  const { d, settled } = scheduler(async (r) => {
     if (r.key === 'b' && r.offset === 0n) throw new Error('retry me') // waits for a retry
     await new Promise<void>((resolve) => release.set(`${r.key}:${r.offset}`, resolve))
   })
   d.submit(record('a', 0), raw, 'p0') // runs
   d.submit(record('a', 1), raw, 'p0') // queued behind a:0
-  d.submit(record('b', 0), raw, 'p0') // fails, then waits
+  const b0 = d.submit(record('b', 0), raw, 'p0') // fails, then waits
   d.submit(record('b', 1), raw, 'p0') // queued behind b:0
   d.submit(record('c', 0), raw, 'p1') // another partition, not drained
   await until('a:0 and c:0 to run', () => release.has('a:0') && release.has('c:0'))
-  await sleep(1)
+  await until('b:0 to wait for its retry', () => b0.state === 'waiting', { intervalMs: 1 })
   d.drain((task) => task.owner === 'p0')
   await until('b to be given up', () => settled.length === 2)
   assert.deepEqual(
@@ -226,7 +228,7 @@ test('drain lets running and queued records finish but abandons those waiting fo
 
 test('abort abandons queued records and signals running ones', async () => {
   const signals: AbortSignal[] = []
-  const { d, settled } = dispatcher(async (_r, signal) => {
+  const { d, settled } = scheduler(async (_r, signal) => {
     signals.push(signal)
     await sleep(60_000, undefined, { signal })
   })
@@ -249,7 +251,7 @@ test('abort abandons queued records and signals running ones', async () => {
 })
 
 test('a handler that completes after its abort still counts as finished', async () => {
-  const { d, settled } = dispatcher(async (_r, signal) => {
+  const { d, settled } = scheduler(async (_r, signal) => {
     await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve()))
     return 'duplicate'
   })
@@ -268,7 +270,7 @@ test('the handler may name the outcome; calls and outcomes are observed', async 
     handled: (result) => handled.push(result),
   }
   let n = 0
-  const { d, settled } = dispatcher(
+  const { d, settled } = scheduler(
     async () => {
       n++
       if (n === 1) return 'duplicate'

@@ -11,7 +11,7 @@ import { isKafkaOutage } from '../../kafka/errors.ts'
  */
 export type FailureDecision = 'outage' | 'retry' | 'dead'
 
-export interface RetryPolicy {
+export interface FailurePolicy {
   maxAttempts: number
   retryDelayMs: number
   retryMaxDelayMs: number
@@ -62,7 +62,7 @@ export function errorMessage(error: unknown): string {
  * Classifies a failed attempt. `attempts` counts the attempts that failed for a reason other
  * than an outage, this one included.
  */
-export function decide(error: unknown, attempts: number, policy: RetryPolicy): FailureDecision {
+export function decide(error: unknown, attempts: number, policy: FailurePolicy): FailureDecision {
   if (policy.isOutage(error)) return 'outage'
   const code = catalogCode(error)
   if (code !== undefined && !errorCatalog[code].retryable) return 'dead'

@@ -7,10 +7,10 @@ import {
   decide,
   defaultIsOutage,
   errorCode,
-  type RetryPolicy,
-} from '../../../src/workers/consumer/retry-policy.ts'
+  type FailurePolicy,
+} from '../../../src/workers/consumer/failure-policy.ts'
 
-const policy: RetryPolicy = {
+const policy: FailurePolicy = {
   maxAttempts: 3,
   retryDelayMs: 100,
   retryMaxDelayMs: 1000,
