@@ -1,15 +1,17 @@
 import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
 import type { Kysely } from 'kysely'
+import { Type } from 'typebox'
 import { isUniqueViolation } from '../db/errors.ts'
 import type { Database } from '../db/schema.ts'
+import { resolveOptions, wholeNumber } from '../runtime/options.ts'
 import { OUTBOX_BUCKETS } from './buckets.ts'
 
 export interface LeaseOptions {
   db: Kysely<Database>
   /** This relay's name in `outbox_leases.owner`. Default: host, pid and a random suffix. */
   instanceId?: string
-  /** How long a lease lasts without renewal. Default: 10000 ms. */
+  /** How long a lease lasts without renewal. Default: 10000 ms (OUTBOX_LEASE_MS). */
   leaseMs?: number
   /**
    * How long an expired lease stays untouched before another instance takes it: longer than the
@@ -17,15 +19,24 @@ export interface LeaseOptions {
    * publishes the bucket. Default: 5000 ms.
    */
   graceMs?: number
+  /** Default: `Date.now`. */
   now?: () => number
 }
+
+export const defaultLeaseOptions = {
+  leaseMs: 10_000,
+  graceMs: 5000,
+  now: Date.now,
+} satisfies Partial<LeaseOptions>
+
+const schema = Type.Object({ leaseMs: wholeNumber(1), graceMs: wholeNumber(0) })
 
 interface Held {
   token: number
   expiresAt: number
 }
 
-export function newInstanceId(): string {
+function newInstanceId(): string {
   return `${hostname().slice(0, 40)}-${process.pid}-${randomBytes(3).toString('hex')}`
 }
 
@@ -44,11 +55,12 @@ export class LeaseManager {
   #held = new Map<number, Held>()
 
   constructor(options: LeaseOptions) {
+    const resolved = resolveOptions('leaseManager', schema, defaultLeaseOptions, options)
     this.#db = options.db
     this.id = options.instanceId ?? newInstanceId()
-    this.#leaseMs = options.leaseMs ?? 10_000
-    this.#graceMs = options.graceMs ?? 5000
-    this.#now = options.now ?? Date.now
+    this.#leaseMs = resolved.leaseMs
+    this.#graceMs = resolved.graceMs
+    this.#now = resolved.now
   }
 
   get leaseMs(): number {

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises'
 import type { Registry } from 'prom-client'
 import type { Config } from '../config/load.ts'
 import { type DatabaseHandle, pingDatabase } from '../db/database.ts'
@@ -10,6 +9,7 @@ import { type ReadinessCheck, startOperationalServer } from '../observability/he
 import type { Logger } from '../observability/logger.ts'
 import { createMetricsRegistry } from '../observability/metrics.ts'
 import { shutdownInOrder } from '../observability/shutdown.ts'
+import { withDeadline } from '../runtime/deadline.ts'
 import type { RunningRole } from '../runtime/role.ts'
 import { OutboxCleanup } from './cleanup.ts'
 import { LeaseManager } from './leases.ts'
@@ -107,10 +107,9 @@ export async function startRelay(
           [
             'kafka producer',
             () =>
-              Promise.race([
-                publisher.close(),
-                sleep(config.KAFKA_DELIVERY_TIMEOUT_MS, undefined, { ref: false }),
-              ]),
+              withDeadline(publisher.close(), config.KAFKA_DELIVERY_TIMEOUT_MS, () =>
+                logger.warn('the Kafka producer did not close in time; left behind'),
+              ),
           ],
         ],
         logger,
