@@ -20,7 +20,8 @@ import { ensureDistribution } from '../../src/kafka/local-broker/distribution.ts
 import { bucketOf, OUTBOX_BUCKETS } from '../../src/outbox/buckets.ts'
 import { LeaseManager } from '../../src/outbox/leases.ts'
 import { KafkaPublisher } from '../../src/outbox/publisher.ts'
-import { OutboxRelay, type RelayObserver } from '../../src/outbox/relay.ts'
+import { OutboxRelay } from '../../src/outbox/relay.ts'
+import type { RelayObserver } from '../../src/outbox/relay-observer.ts'
 import { OutboxStore, type PendingEvent } from '../../src/outbox/store.ts'
 import { appendEvent } from '../../src/outbox/writer.ts'
 import { createScratchDatabase, scratchServerOf } from '../../support/databases.ts'
@@ -235,6 +236,7 @@ const counting = (
   dead: noop,
   breaker: noop,
   buckets: noop,
+  scanned: noop,
 })
 
 /**
@@ -328,7 +330,7 @@ async function latency(
         }
       },
     )
-    const dispatcher = relay.dispatcher()
+    const handOff = relay.commitHandOff()
     relay.start()
     await new Promise((resolve) => setTimeout(resolve, 1000)) // leases
     // Commit `rate` events a second, each in its own transaction, in ticks of 10 ms.
@@ -367,7 +369,7 @@ async function latency(
             })
             .then((record) => {
               committedAt.set(record.eventId, Date.now())
-              dispatcher.handOff([{ ...record, topic: topicName }])
+              handOff.handOff([{ ...record, topic: topicName }])
             }),
         )
       }

@@ -3,7 +3,7 @@ import type { AuthorizationResult } from '../acquirer/protocol.ts'
 import type { Database } from '../db/schema.ts'
 import { PayrailError } from '../domain/errors.ts'
 import type { PaymentStatus } from '../domain/payment.ts'
-import type { OutboxDispatcher } from '../outbox/dispatcher.ts'
+import type { CommitHandOff } from '../outbox/hand-off.ts'
 import { appendEvent } from '../outbox/writer.ts'
 import { answerForTakenKey, completeKey, type Outcome, type StoredResponse } from './idempotency.ts'
 import { paymentView } from './views.ts'
@@ -23,7 +23,7 @@ export interface AuthorizeAttempt {
  * answer that process stored is returned. Shared by authorize and the recovery sweep.
  */
 export async function finalizeAttempt(
-  deps: { db: Kysely<Database>; dispatcher: OutboxDispatcher; now: () => number },
+  deps: { db: Kysely<Database>; afterCommit: CommitHandOff; now: () => number },
   attempt: AuthorizeAttempt,
   result: AuthorizationResult,
   traceparent: string | undefined,
@@ -95,6 +95,6 @@ export async function finalizeAttempt(
       throw new PayrailError('INTERNAL', `authorize attempt ${attempt.paymentId} vanished`)
     return { ...earlier, replayed: false }
   }
-  deps.dispatcher.handOff(written.records)
+  deps.afterCommit.handOff(written.records)
   return { ...written.response, replayed: false }
 }

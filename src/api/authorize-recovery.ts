@@ -4,7 +4,7 @@ import type { DatabaseHandle } from '../db/database.ts'
 import type { Database } from '../db/schema.ts'
 import { hasErrorCode } from '../domain/errors.ts'
 import type { Logger } from '../observability/logger.ts'
-import { type OutboxDispatcher, tableOnlyDispatcher } from '../outbox/dispatcher.ts'
+import { type CommitHandOff, tableOnlyHandOff } from '../outbox/hand-off.ts'
 import { finalizeAttempt } from './authorize-outcome.ts'
 import { abandonAttempt } from './idempotency.ts'
 import type { AuthorizingAcquirer, PaymentObserver } from './payment-service.ts'
@@ -13,7 +13,7 @@ export interface AuthorizeRecoveryOptions {
   database: DatabaseHandle
   acquirer: AuthorizingAcquirer
   /** After-commit hand-off of new outbox rows. Default: none (the relay's poll finds them). */
-  dispatcher?: OutboxDispatcher
+  afterCommit?: CommitHandOff
   observer?: PaymentObserver
   /** Clock in epoch milliseconds. Default: Date.now. */
   now?: () => number
@@ -27,7 +27,7 @@ export interface AuthorizeRecoveryOptions {
 export class AuthorizeRecovery {
   readonly #db: Kysely<Database>
   readonly #acquirer: AuthorizingAcquirer
-  readonly #dispatcher: OutboxDispatcher
+  readonly #afterCommit: CommitHandOff
   readonly #observer: PaymentObserver | undefined
   readonly #now: () => number
   #timer: NodeJS.Timeout | undefined
@@ -36,7 +36,7 @@ export class AuthorizeRecovery {
   constructor(options: AuthorizeRecoveryOptions) {
     this.#db = options.database.db
     this.#acquirer = options.acquirer
-    this.#dispatcher = options.dispatcher ?? tableOnlyDispatcher
+    this.#afterCommit = options.afterCommit ?? tableOnlyHandOff
     this.#observer = options.observer
     this.#now = options.now ?? Date.now
   }
@@ -102,7 +102,7 @@ export class AuthorizeRecovery {
           .where('idempotency_key', '=', attempt.idempotency_key)
           .executeTakeFirst()
         await finalizeAttempt(
-          { db: this.#db, dispatcher: this.#dispatcher, now: this.#now },
+          { db: this.#db, afterCommit: this.#afterCommit, now: this.#now },
           {
             paymentId: attempt.payment_id,
             merchantId: attempt.merchant_id,

@@ -8,7 +8,7 @@ import type { EventType } from '../domain/events.ts'
 import { newId } from '../domain/ids.ts'
 import { type PaymentStatus, planCapture, planRefund } from '../domain/payment.ts'
 import { ledgerEntriesOf } from '../ledger/entries.ts'
-import { type OutboxDispatcher, tableOnlyDispatcher } from '../outbox/dispatcher.ts'
+import { type CommitHandOff, tableOnlyHandOff } from '../outbox/hand-off.ts'
 import { appendEvent, type OutboxRecord } from '../outbox/writer.ts'
 import { finalizeAttempt } from './authorize-outcome.ts'
 import {
@@ -38,7 +38,7 @@ export interface PaymentServiceOptions {
   database: DatabaseHandle
   acquirer: AuthorizingAcquirer
   /** After-commit hand-off of new outbox rows. Default: none (the relay's poll finds them). */
-  dispatcher?: OutboxDispatcher
+  afterCommit?: CommitHandOff
   observer?: PaymentObserver
   /** Clock in epoch milliseconds. Default: Date.now. */
   now?: () => number
@@ -76,7 +76,7 @@ export class PaymentService {
   readonly #db: Kysely<Database>
   readonly #dialect: DialectName
   readonly #acquirer: AuthorizingAcquirer
-  readonly #dispatcher: OutboxDispatcher
+  readonly #afterCommit: CommitHandOff
   readonly #observer: PaymentObserver | undefined
   readonly #now: () => number
 
@@ -84,7 +84,7 @@ export class PaymentService {
     this.#db = options.database.db
     this.#dialect = options.database.dialect
     this.#acquirer = options.acquirer
-    this.#dispatcher = options.dispatcher ?? tableOnlyDispatcher
+    this.#afterCommit = options.afterCommit ?? tableOnlyHandOff
     this.#observer = options.observer
     this.#now = options.now ?? Date.now
   }
@@ -156,7 +156,7 @@ export class PaymentService {
     }
     const attempt = { paymentId, ...command }
     const outcome = await finalizeAttempt(
-      { db: this.#db, dispatcher: this.#dispatcher, now: this.#now },
+      { db: this.#db, afterCommit: this.#afterCommit, now: this.#now },
       attempt,
       result,
       command.traceparent,
@@ -302,7 +302,7 @@ export class PaymentService {
       this.#observer?.outcome(operation, 'replayed')
       return earlier
     }
-    this.#dispatcher.handOff([written.record])
+    this.#afterCommit.handOff([written.record])
     this.#observer?.outcome(operation, 'accepted')
     return { ...written.response, replayed: false }
   }

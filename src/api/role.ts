@@ -6,7 +6,7 @@ import { openRoleDatabase } from '../db/role-database.ts'
 import type { Logger } from '../observability/logger.ts'
 import { createMetricsRegistry } from '../observability/metrics.ts'
 import { shutdownInOrder } from '../observability/shutdown.ts'
-import type { OutboxDispatcher } from '../outbox/dispatcher.ts'
+import type { CommitHandOff } from '../outbox/hand-off.ts'
 import { startRelay } from '../outbox/role.ts'
 import type { RunningRole } from '../runtime/role.ts'
 import { AuthorizeRecovery } from './authorize-recovery.ts'
@@ -22,7 +22,7 @@ import { buildApiServer } from './server.ts'
 export async function startApiRole(
   config: Config,
   logger: Logger,
-  dispatcher?: OutboxDispatcher,
+  afterCommit?: CommitHandOff,
 ): Promise<RunningRole> {
   const database = openRoleDatabase(config, logger)
   await migrateToLatest(database.db, database.dialect)
@@ -43,12 +43,12 @@ export async function startApiRole(
     ? openRoleDatabase(config, logger.child({ component: 'embedded-relay' }), Math.min(config.DB_POOL_MAX, 8))
     : undefined
   const relay = relayDatabase ? await startRelay(config, logger, relayDatabase, registry) : undefined
-  const handOff = dispatcher ?? relay?.relay.dispatcher()
+  const handOff = afterCommit ?? relay?.relay.commitHandOff()
   const writes = {
     database,
     acquirer,
     observer: metrics.observer,
-    ...(handOff ? { dispatcher: handOff } : {}),
+    ...(handOff ? { afterCommit: handOff } : {}),
   }
   const service = new PaymentService(writes)
   const recovery = new AuthorizeRecovery(writes)

@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 import { BREAKER_GAUGE_LEGEND, BREAKER_GAUGE_VALUE } from '../runtime/breaker.ts'
-import type { RelayObserver } from './relay.ts'
+import type { RelayObserver } from './relay-observer.ts'
 
 /** The relay's metrics, reported through RelayObserver; backlog gauges are set by `backlog`. */
 export function createRelayMetrics(registry: Registry) {
@@ -43,6 +43,11 @@ export function createRelayMetrics(registry: Registry) {
     help: 'Outbox buckets this relay leases',
     registers: [registry],
   })
+  const scans = new Counter({
+    name: 'payrail_outbox_scans_total',
+    help: 'Scans of the outbox backlog that reached its end; an idle relay adds one per poll interval',
+    registers: [registry],
+  })
   const pending = new Gauge({
     name: 'payrail_outbox_pending',
     help: 'Unpublished outbox rows',
@@ -63,6 +68,7 @@ export function createRelayMetrics(registry: Registry) {
     dead: () => dead.inc(),
     breaker: (state) => breaker.set(BREAKER_GAUGE_VALUE[state]),
     buckets: (held) => buckets.set(held),
+    scanned: () => scans.inc(),
   }
   return {
     observer,

@@ -1,7 +1,7 @@
 import type { AcquirerClient } from '../acquirer/client.ts'
 import type { DatabaseHandle } from '../db/database.ts'
 import { PayrailError } from '../domain/errors.ts'
-import type { OutboxDispatcher } from '../outbox/dispatcher.ts'
+import type { CommitHandOff } from '../outbox/hand-off.ts'
 import { appendEvent, type OutboxRecord } from '../outbox/writer.ts'
 import { parseEnvelope } from './envelope.ts'
 import { alreadyApplied, applyOnce, paymentInState } from './inbox.ts'
@@ -12,7 +12,7 @@ export interface SettlementOptions {
   database: DatabaseHandle
   acquirer: Pick<AcquirerClient, 'settle'>
   /** After-commit hand-off of the PAYMENT_CAPTURED rows; without one they wait for the relay's poll. */
-  dispatcher?: OutboxDispatcher
+  afterCommit?: CommitHandOff
   now?: () => number
 }
 
@@ -85,7 +85,7 @@ export class SettlementHandler {
       return [record]
     })
     if (applied.duplicate) return 'duplicate'
-    this.#options.dispatcher?.handOff(applied.result)
+    this.#options.afterCommit?.handOff(applied.result)
     return result.settled ? 'captured' : 'capture_failed'
   }
 }

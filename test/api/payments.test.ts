@@ -71,7 +71,7 @@ for (const dialect of dialects) {
       assert.deepEqual(
         api.handedOff.map((record) => record.eventId),
         [envelope.eventId],
-        'the committed row is handed to the dispatcher after commit',
+        'the committed row is handed off after commit',
       )
     })
 

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { issueApiKey } from '../../src/db/merchants.ts'
 import { migrateToLatest } from '../../src/db/migrate.ts'
 import { dialects, throwawayDatabase } from '../helpers/databases.ts'
 import { outboxStateCounts } from '../helpers/outbox.ts'
 import { freePort, startAcquirer, startRole } from '../helpers/processes.ts'
 import { requireService } from '../helpers/services.ts'
+import { until } from '../helpers/until.ts'
 
 for (const dialect of dialects) {
   test(`${dialect}: payrail api with API_EMBEDDED_RELAY publishes its commits without waiting for a poll, and gives its leases back on SIGTERM`, async (t) => {
@@ -34,16 +34,19 @@ for (const dialect of dialects) {
     })
     const owners = async () =>
       (await db.selectFrom('outbox_leases').select('owner').where('owner', 'is not', null).execute()).length
-    const deadline = Date.now() + 15_000
-    while ((await owners()) < 64) {
-      assert.ok(Date.now() < deadline, `the embedded relay took no leases:\n${api.output()}`)
-      await sleep(50)
-    }
+    await until('the embedded relay leased every bucket', async () => (await owners()) === 64, {
+      timeoutMs: 15_000,
+    }).catch((error: Error) => assert.fail(`${error.message}:\n${api.output()}`))
     const ready = await fetch(`${api.url}/readyz`)
     assert.equal(ready.status, 200)
     const body = (await ready.json()) as { checks: Record<string, unknown> }
     assert.deepEqual(Object.keys(body.checks).sort(), ['database', 'kafka'])
-    await sleep(300) // the relay's first poll, at start, is over
+    // Rows committed before the first poll ends would be found without the hand-off.
+    await until('the relay’s first poll, at start, ended', async () => {
+      const metrics = await (await fetch(`${api.url}/metrics`)).text()
+      const scans = /^payrail_outbox_scans_total(?:\{[^}]*\})? (\d+)/m.exec(metrics)?.[1]
+      return scans !== undefined && Number(scans) >= 1
+    })
 
     for (let n = 0; n < 5; n++) {
       const response = await fetch(`${api.url}/api/payments/authorize`, {
@@ -54,11 +57,9 @@ for (const dialect of dialects) {
       assert.equal(response.status, 201, await response.text())
     }
     const published = async () => (await outboxStateCounts(db)).PUBLISHED
-    const until = Date.now() + 10_000
-    while ((await published()) < 5) {
-      assert.ok(Date.now() < until, `not published within 10 s:\n${api.output()}`)
-      await sleep(50)
-    }
+    await until('the five payments published', async () => (await published()) >= 5, {
+      timeoutMs: 10_000,
+    }).catch((error: Error) => assert.fail(`${error.message}:\n${api.output()}`))
 
     assert.equal(await api.stop('SIGTERM'), 0)
     assert.equal(await owners(), 0, 'leases given back on a clean stop')

@@ -90,7 +90,7 @@ export async function startApi(
     database: handle,
     acquirer,
     observer: metrics.observer,
-    dispatcher: { handOff: (records: OutboxRecord[]) => handedOff.push(...records) },
+    afterCommit: { handOff: (records: OutboxRecord[]) => handedOff.push(...records) },
   }
   const service = new PaymentService(writes)
   const recovery = new AuthorizeRecovery(writes)

@@ -9,7 +9,9 @@ import { createLogger } from '../../src/observability/logger.ts'
 import { bucketOf } from '../../src/outbox/buckets.ts'
 import { LeaseManager } from '../../src/outbox/leases.ts'
 import { KafkaPublisher } from '../../src/outbox/publisher.ts'
-import { OutboxRelay, type RelayOptions } from '../../src/outbox/relay.ts'
+import { OutboxRelay } from '../../src/outbox/relay.ts'
+import type { RelayObserver } from '../../src/outbox/relay-observer.ts'
+import type { RelayOptions } from '../../src/outbox/relay-options.ts'
 import { OutboxStore } from '../../src/outbox/store.ts'
 import { appendEvent } from '../../src/outbox/writer.ts'
 import type { ThrowawayDatabase } from './databases.ts'
@@ -250,6 +252,18 @@ export function quietLogger() {
 }
 
 /** A relay in this process over the real store, leases and Kafka publisher; stopped when the test ends. */
+/** A RelayObserver that ignores everything; spread it and override what a test counts. */
+export const silentRelayObserver: RelayObserver = {
+  published: () => {},
+  commitToAck: () => {},
+  batch: () => {},
+  failure: () => {},
+  dead: () => {},
+  breaker: () => {},
+  buckets: () => {},
+  scanned: () => {},
+}
+
 export function startRelay(
   database: ThrowawayDatabase,
   db: Kysely<Database>,

@@ -1,11 +1,18 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { migrateToLatest } from '../../src/db/migrate.ts'
 import { PostgresWakeup } from '../../src/outbox/postgres-wakeup.ts'
 import { throwawayDatabase } from '../helpers/databases.ts'
-import { quietLogger, readTopic, seedEvents, startRelay, testTopic } from '../helpers/outbox.ts'
+import {
+  quietLogger,
+  readTopic,
+  seedEvents,
+  silentRelayObserver,
+  startRelay,
+  testTopic,
+} from '../helpers/outbox.ts'
 import { requireService } from '../helpers/services.ts'
+import { until } from '../helpers/until.ts'
 
 test('postgres: a commit to the outbox wakes an idle relay at once through LISTEN/NOTIFY', async (t) => {
   const brokers = await requireService(t, 'kafka')
@@ -16,7 +23,14 @@ test('postgres: a commit to the outbox wakes an idle relay at once through LISTE
   await migrateToLatest(db, 'postgres')
   const topic = await testTopic(t, brokers)
   // Without a notification the next poll would come a minute later.
-  const { relay } = startRelay(database, db, brokers, { pollIntervalMs: 60_000 })
+  let scans = 0
+  const observer = {
+    ...silentRelayObserver,
+    scanned: () => {
+      scans++
+    },
+  }
+  const { relay } = startRelay(database, db, brokers, { pollIntervalMs: 60_000, observer })
   let wakes = 0
   const wakeup = new PostgresWakeup({
     url: database.url,
@@ -31,8 +45,9 @@ test('postgres: a commit to the outbox wakes an idle relay at once through LISTE
   const leased = async () =>
     (await db.selectFrom('outbox_leases').select('owner').where('owner', 'is not', null).execute()).length ===
     64
-  while (!(await leased())) await sleep(50)
-  await sleep(200) // the relay's first poll, at start, is over
+  await until('the relay leased every bucket', leased)
+  // Rows committed before the first poll ends would be found without a notification.
+  await until('the relay’s first poll, at start, ended', () => scans >= 1)
 
   const { eventIds } = await seedEvents(db, { payments: 3, perPayment: 2, topic })
   const records = await readTopic(brokers, topic, eventIds.length, 10_000)

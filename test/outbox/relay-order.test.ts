@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { setTimeout as sleep } from 'node:timers/promises'
 import type { Kysely } from 'kysely'
 import { migrateToLatest } from '../../src/db/migrate.ts'
 import type { Database } from '../../src/db/schema.ts'
@@ -10,6 +9,7 @@ import { OutboxRelay } from '../../src/outbox/relay.ts'
 import { OutboxStore, type PendingEvent } from '../../src/outbox/store.ts'
 import { throwawayDatabase } from '../helpers/databases.ts'
 import { quietLogger } from '../helpers/outbox.ts'
+import { until } from '../helpers/until.ts'
 
 function row(id: number, paymentId: string, sequence: number) {
   return {
@@ -40,7 +40,7 @@ async function commitRows(db: Kysely<Database>, rows: ReturnType<typeof row>[]):
 
 /**
  * A relay over `db` in batches of two whose publisher records every batch and holds the first
- * send until `releaseFirst()`. `polled(n)` resolves once polls have read pending ids n times.
+ * send until `releaseFirst()`. `polls()` counts the polls that have read pending ids.
  */
 function relayWithHeldFirstSend(db: Kysely<Database>, leases: LeaseManager, pollIntervalMs: number) {
   const sent: PendingEvent[][] = []
@@ -50,12 +50,10 @@ function relayWithHeldFirstSend(db: Kysely<Database>, leases: LeaseManager, poll
   })
   const store = new OutboxStore(db)
   let polls = 0
-  const waiting: { count: number; resolve: () => void }[] = []
   const fetchPendingIds = store.fetchPendingIds.bind(store)
   store.fetchPendingIds = async (...args) => {
     const ids = await fetchPendingIds(...args)
     polls++
-    for (const waiter of waiting) if (waiter.count <= polls) waiter.resolve()
     return ids
   }
   const relay = new OutboxRelay({
@@ -77,7 +75,6 @@ function relayWithHeldFirstSend(db: Kysely<Database>, leases: LeaseManager, poll
     sent,
     releaseFirst: () => releaseFirst(),
     polls: () => polls,
-    polled: (count: number) => new Promise<void>((resolve) => waiting.push({ count, resolve })),
   }
 }
 
@@ -93,7 +90,7 @@ test('an event committed below the cursor is never overtaken by its payment’s 
   await migrateToLatest(db, 'sqlite')
   await commitRows(db, [row(1, 'a', 1), row(2, 'b', 1), row(3, 'c', 1), row(5, 'd', 1)])
 
-  const { relay, sent, releaseFirst, polled } = relayWithHeldFirstSend(
+  const { relay, sent, releaseFirst, polls } = relayWithHeldFirstSend(
     db,
     new LeaseManager({ db, leaseMs: 9000 }),
     50,
@@ -102,11 +99,10 @@ test('an event committed below the cursor is never overtaken by its payment’s 
   database.beforeClose(() => relay.stop())
 
   // The first batch (ids 1, 2) is in flight; the second (3, 5) is claimed behind it, cursor at 5.
-  await Promise.race([polled(2), sleep(10_000)])
+  await until('the second batch claimed', () => polls() >= 2, { timeoutMs: 10_000 })
   await commitRows(db, [row(4, 'q', 1), row(6, 'q', 2)])
   releaseFirst()
-  const deadline = Date.now() + 10_000
-  while (sent.flat().length < 6 && Date.now() < deadline) await sleep(20)
+  await until('six events sent', () => sent.flat().length >= 6, { timeoutMs: 10_000 })
 
   const order = sent.flat().map((event) => `${event.paymentId}${event.sequence}`)
   assert.deepEqual(new Set(order), new Set(['a1', 'b1', 'c1', 'd1', 'q1', 'q2']))
@@ -138,7 +134,7 @@ test('a batch claimed ahead is not sent once its lease no longer covers a send',
   )
 
   let leaseClockOffset = 0
-  const { relay, sent, releaseFirst, polls, polled } = relayWithHeldFirstSend(
+  const { relay, sent, releaseFirst, polls } = relayWithHeldFirstSend(
     db,
     new LeaseManager({ db, leaseMs: 9000, now: () => Date.now() + leaseClockOffset }),
     20,
@@ -147,12 +143,14 @@ test('a batch claimed ahead is not sent once its lease no longer covers a send',
   database.beforeClose(() => relay.stop())
 
   // Batch 1 (ids 1, 2) is in flight; batches 2 and 3 are claimed behind it.
-  await Promise.race([polled(3), sleep(10_000)])
-  assert.equal(polls(), 3, 'two batches were claimed ahead of the first send')
+  await until('two batches claimed ahead', () => polls() >= 3, { timeoutMs: 10_000 })
+  assert.equal(polls(), 3, 'two batches were claimed ahead of the first send, and no more')
   // Seven seconds later, the leases (9 s) no longer outlast a send (3 s).
   leaseClockOffset = 7000
   releaseFirst()
-  await sleep(300)
+  // The relay took up the batches claimed ahead, dropped them, and polled twice since: each
+  // had its chance to go out.
+  await until('two polls after the first send', () => polls() >= 5, { timeoutMs: 10_000 })
   assert.deepEqual(
     sent.map((batch) => batch.map((event) => event.id)),
     [[1, 2]],
@@ -161,8 +159,7 @@ test('a batch claimed ahead is not sent once its lease no longer covers a send',
 
   // Renewed, the leases cover sends again: the rest goes out, once each.
   leaseClockOffset = 0
-  const drained = Date.now() + 10_000
-  while (sent.flat().length < 6 && Date.now() < drained) await sleep(20)
+  await until('the rest sent', () => sent.flat().length >= 6, { timeoutMs: 10_000 })
   assert.deepEqual(
     sent
       .flat()
@@ -202,19 +199,24 @@ test('rows marked published while a new pass reads them are not sent again', asy
     await markPublished(events)
     markFinished()
   }
-  let secondReadDone: () => void = () => {}
-  const secondRead = new Promise<void>((resolve) => {
-    secondReadDone = resolve
-  })
+  let polls = 0
+  let pollsAtSecondRead: number | undefined
+  const fetchPendingIds = store.fetchPendingIds.bind(store)
+  store.fetchPendingIds = async (...args) => {
+    polls++
+    return fetchPendingIds(...args)
+  }
   let reads = 0
   const fetchEvents = store.fetchEvents.bind(store)
   store.fetchEvents = async (ids) => {
     if (++reads !== 2) return fetchEvents(ids)
     openMark()
     await marked
-    await sleep(20) // the relay lets go of the marked rows
+    // The relay lets go of the marked rows in the mark's promise chain, all microtasks: they
+    // have run before the next turn of the event loop.
+    await new Promise((resolve) => setImmediate(resolve))
     const events = await fetchEvents(ids)
-    secondReadDone()
+    pollsAtSecondRead = polls
     return events
   }
   const sent: PendingEvent[][] = []
@@ -238,9 +240,19 @@ test('rows marked published while a new pass reads them are not sent again', asy
     await relay.stop()
   })
 
-  await Promise.race([secondRead, sleep(10_000)])
-  assert.equal(reads, 2, 'a second pass read the rows while they were being marked')
-  await sleep(200)
+  await until(
+    'a second pass read the rows while they were being marked',
+    () => pollsAtSecondRead !== undefined,
+    {
+      timeoutMs: 10_000,
+    },
+  )
+  assert.equal(reads, 2)
+  // The second pass's batch was not full, so the relay polls again only once it has dealt
+  // with that batch: sent it, or not.
+  await until('a poll after the second pass', () => polls > (pollsAtSecondRead ?? Number.POSITIVE_INFINITY), {
+    timeoutMs: 10_000,
+  })
   assert.deepEqual(
     sent.flat().map((event) => event.id),
     [1, 2],

@@ -166,7 +166,7 @@ test('the fast path publishes handed-off records without waiting for a poll, and
   const row = await env.db.selectFrom('outbox_events').selectAll().executeTakeFirstOrThrow()
   const record = toPendingEvent(row)
   const started = Date.now()
-  relay.dispatcher().handOff([record])
+  relay.commitHandOff().handOff([record])
   await until('the handed-off record', async () => (await pendingCount(env.db)) === 0, { timeoutMs: 5000 })
   assert.ok(Date.now() - started < 5000, 'well before the 60 s poll')
   const records = await readTopic(env.brokers, topic, 1, 5000)
