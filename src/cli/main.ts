@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander'
 import { errorCatalog } from '../domain/errors.ts'
+import { exitQuietlyWhenOutputCloses } from './closed-output.ts'
 import { registerBench } from './commands/bench.ts'
 import { registerKafka } from './commands/kafka.ts'
 import { registerLedger } from './commands/ledger.ts'
@@ -10,6 +11,8 @@ import { registerRoles } from './commands/roles.ts'
 import { registerTest } from './commands/test.ts'
 import { registerTopics } from './commands/topics.ts'
 import { registerUp } from './commands/up.ts'
+
+exitQuietlyWhenOutputCloses()
 
 const program = new Command('payrail')
   .description('payrail: payment API, transactional outbox, Kafka relay and workers')
