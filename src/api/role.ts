@@ -2,6 +2,8 @@ import { AcquirerClient } from '../acquirer/client.ts'
 import type { Config } from '../config/load.ts'
 import { pingDatabase } from '../db/database.ts'
 import { migrateToLatest } from '../db/migrate.ts'
+import { RetentionSweeper } from '../db/retention.ts'
+import { authorizationAttemptsRetention, idempotencyRetention } from '../db/retention-tasks.ts'
 import { openRoleDatabase } from '../db/role-database.ts'
 import type { Logger } from '../observability/logger.ts'
 import { createMetricsRegistry } from '../observability/metrics.ts'
@@ -66,6 +68,14 @@ export async function startApiRole(
     maxAmount: config.PAYMENT_MAX_AMOUNT,
   })
 
+  const retention = new RetentionSweeper({
+    tasks: [
+      idempotencyRetention(database.db, config.IDEMPOTENCY_RETENTION),
+      authorizationAttemptsRetention(database.db, config.AUTH_ATTEMPTS_RETENTION),
+    ],
+    logger,
+  })
+  retention.start()
   recovery.start({
     intervalMs: config.AUTH_RECOVERY_INTERVAL_MS,
     olderThanMs: config.AUTH_RECOVERY_AFTER_MS,
@@ -81,6 +91,7 @@ export async function startApiRole(
         [
           ['http server', () => app.close()],
           ['authorize recovery sweep', () => sweeping],
+          ['retention sweep', () => retention.stop()],
           ['embedded relay', () => relay?.close()],
           ['embedded relay database', () => relayDatabase?.close()],
           ['acquirer client', () => acquirer.close()],

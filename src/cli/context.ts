@@ -53,6 +53,7 @@ export async function ensurePayrailTopics(cfg: Config): Promise<TopicAction[]> {
     brokers: bootstrapBrokers(cfg),
     clientId: `${cfg.KAFKA_CLIENT_ID}-admin`,
     timeoutMs: cfg.KAFKA_REQUEST_TIMEOUT_MS,
+    retentionMs: cfg.KAFKA_TOPIC_RETENTION,
   })
 }
 

@@ -31,7 +31,20 @@ const rules: OptionRule<Config>[] = [
     problem: (c) =>
       `AUTH_RECOVERY_AFTER_MS (${c.AUTH_RECOVERY_AFTER_MS}) must exceed ACQUIRER_AUTH_TIMEOUT_MS (${c.ACQUIRER_AUTH_TIMEOUT_MS})`,
   },
+  {
+    // A client retrying a payment the next day must still get its first answer, not a second payment.
+    holds: (c) => c.IDEMPOTENCY_RETENTION >= DAY_MS,
+    problem: (c) => `IDEMPOTENCY_RETENTION (${c.IDEMPOTENCY_RETENTION} ms) must be at least 24h`,
+  },
+  {
+    // A record Kafka can still deliver again must still be recognised as applied.
+    holds: (c) => c.PROCESSED_EVENTS_RETENTION > c.KAFKA_TOPIC_RETENTION,
+    problem: (c) =>
+      `PROCESSED_EVENTS_RETENTION (${c.PROCESSED_EVENTS_RETENTION} ms) must exceed KAFKA_TOPIC_RETENTION (${c.KAFKA_TOPIC_RETENTION} ms)`,
+  },
 ]
+
+const DAY_MS = 24 * 3_600_000
 
 export interface LoadConfigOptions {
   /** The process environment; it wins over the `.env` file. Default: `process.env`. */

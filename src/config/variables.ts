@@ -249,6 +249,8 @@ export const variables = {
   KAFKA_DELIVERY_TIMEOUT_MS: positiveInt(3000),
   KAFKA_LINGER_MS: nonNegativeInt(5),
   KAFKA_BATCH_BYTES: positiveInt(32_768),
+  /** `retention.ms` of the topics payrail creates; existing topics keep theirs. */
+  KAFKA_TOPIC_RETENTION: duration('7d'),
 
   OUTBOX_BATCH_SIZE: integer(1, 100_000, 1000),
   OUTBOX_POLL_INTERVAL_MS: positiveInt(250),
@@ -317,6 +319,12 @@ export const variables = {
    * without waiting for a poll. It leases buckets like any other relay instance.
    */
   API_EMBEDDED_RELAY: flag(false),
+  /** How long a completed idempotency key answers a retry with its first response; at least 24 h. */
+  IDEMPOTENCY_RETENTION: duration('24h'),
+  /** How long resolved authorization attempts are kept (the payment and its timeline stay). */
+  AUTH_ATTEMPTS_RETENTION: duration('7d'),
+  /** How long the workers remember an event they applied; longer than the topics keep records. */
+  PROCESSED_EVENTS_RETENTION: duration('14d'),
   RELAY_METRICS_PORT: port(9464),
   WORKER_METRICS_PORT: port(9465),
   WORKER_CONCURRENCY: integer(1, 100_000, 256),

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { Admin } from '@platformatic/kafka'
+import { type Admin, ConfigResourceTypes } from '@platformatic/kafka'
 import { PayrailError } from '../domain/errors.ts'
 import type { EventType } from '../domain/events.ts'
 import { type AdminClientOptions, createAdmin } from './connection.ts'
@@ -51,20 +51,29 @@ const METADATA_WAIT_MS = 15_000
  * before the brokers' metadata caches have it, and a producer that started with the old
  * partition count would hash keys onto partitions they will not stay on.
  */
-export async function ensureTopics(admin: Admin, specs: TopicSpec[] = payrailTopics): Promise<TopicAction[]> {
-  const actions = await applyTopicSpecs(admin, specs)
+export async function ensureTopics(
+  admin: Admin,
+  specs: TopicSpec[] = payrailTopics,
+  retentionMs?: number,
+): Promise<TopicAction[]> {
+  const actions = await applyTopicSpecs(admin, specs, retentionMs)
   const changed = actions.filter((action) => action.action === 'created' || action.action === 'grown')
   if (changed.length > 0) await awaitPartitions(admin, changed, METADATA_WAIT_MS)
   return actions
 }
 
-async function applyTopicSpecs(admin: Admin, specs: TopicSpec[]): Promise<TopicAction[]> {
+async function applyTopicSpecs(
+  admin: Admin,
+  specs: TopicSpec[],
+  retentionMs?: number,
+): Promise<TopicAction[]> {
+  const configs = retentionMs === undefined ? [] : [{ name: 'retention.ms', value: String(retentionMs) }]
   const existing = new Set(await admin.listTopics())
   const actions: TopicAction[] = []
   const missing = specs.filter((spec) => !existing.has(spec.name))
   for (const spec of missing) {
     try {
-      await admin.createTopics({ topics: [spec.name], partitions: spec.partitions, replicas: -1 })
+      await admin.createTopics({ topics: [spec.name], partitions: spec.partitions, replicas: -1, configs })
       actions.push({ topic: spec.name, action: 'created', partitions: spec.partitions })
     } catch (error) {
       // Another process may have created it between listTopics and here: treat it as existing.
@@ -122,14 +131,43 @@ function isTopicAlreadyExists(error: unknown): boolean {
   return hasProtocolError(error, 'TOPIC_ALREADY_EXISTS')
 }
 
-/** `ensureTopics` with an admin client of its own (3 connection attempts unless told otherwise), closed after. */
+/**
+ * `ensureTopics` with an admin client of its own (3 connection attempts unless told otherwise),
+ * closed after. Topics it creates keep records for `retentionMs` (KAFKA_TOPIC_RETENTION).
+ */
 export async function ensureTopicsOn(
-  options: AdminClientOptions,
+  options: AdminClientOptions & { retentionMs?: number },
   specs: TopicSpec[] = payrailTopics,
 ): Promise<TopicAction[]> {
   const admin = createAdmin({ retries: 3, ...options })
   try {
-    return await ensureTopics(admin, specs)
+    return await ensureTopics(admin, specs, options.retentionMs)
+  } finally {
+    await admin.close()
+  }
+}
+
+/** How long each topic keeps its records (`retention.ms`), in ms; unlimited (-1) is Infinity. */
+export async function topicRetentionsOn(
+  options: AdminClientOptions,
+  topics: string[],
+): Promise<Map<string, number>> {
+  const admin = createAdmin({ retries: 3, ...options })
+  try {
+    const described = await admin.describeConfigs({
+      resources: topics.map((name) => ({
+        resourceType: ConfigResourceTypes.TOPIC,
+        resourceName: name,
+        configurationKeys: ['retention.ms'],
+      })),
+    })
+    const retentions = new Map<string, number>()
+    for (const resource of described) {
+      const value = resource.configs.find((config) => config.name === 'retention.ms')?.value
+      if (value === null || value === undefined) continue
+      retentions.set(resource.resourceName, Number(value) < 0 ? Number.POSITIVE_INFINITY : Number(value))
+    }
+    return retentions
   } finally {
     await admin.close()
   }

@@ -2,6 +2,7 @@ import type { Registry } from 'prom-client'
 import type { Config } from '../config/load.ts'
 import { type DatabaseHandle, pingDatabase } from '../db/database.ts'
 import { migrateToLatest } from '../db/migrate.ts'
+import { RetentionSweeper } from '../db/retention.ts'
 import { openRoleDatabase } from '../db/role-database.ts'
 import { bootstrapBrokers, probeCluster } from '../kafka/connection.ts'
 import { ensureTopicsOn } from '../kafka/topics.ts'
@@ -11,7 +12,7 @@ import { createMetricsRegistry } from '../observability/metrics.ts'
 import { shutdownInOrder } from '../observability/shutdown.ts'
 import { withDeadline } from '../runtime/deadline.ts'
 import type { RunningRole } from '../runtime/role.ts'
-import { OutboxCleanup } from './cleanup.ts'
+import { outboxRetention } from './cleanup.ts'
 import { LeaseManager } from './leases.ts'
 import { createRelayMetrics } from './metrics.ts'
 import { PostgresWakeup } from './postgres-wakeup.ts'
@@ -39,7 +40,11 @@ export async function startRelay(
   registry: Registry,
 ): Promise<RelayRuntime> {
   const brokers = bootstrapBrokers(config)
-  await ensureTopicsOn({ brokers, clientId: `${config.KAFKA_CLIENT_ID}-relay-admin` })
+  await ensureTopicsOn({
+    brokers,
+    clientId: `${config.KAFKA_CLIENT_ID}-relay-admin`,
+    retentionMs: config.KAFKA_TOPIC_RETENTION,
+  })
 
   const metrics = createRelayMetrics(registry)
   const publisher = new KafkaPublisher({
@@ -74,7 +79,7 @@ export async function startRelay(
       : undefined
   await wakeup?.start()
   relay.start()
-  const cleanup = new OutboxCleanup({ store, logger, retentionMs: config.OUTBOX_RETENTION })
+  const cleanup = new RetentionSweeper({ tasks: [outboxRetention(store, config.OUTBOX_RETENTION)], logger })
   cleanup.start()
 
   const backlog = setInterval(() => {

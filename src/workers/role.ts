@@ -3,10 +3,13 @@ import { createAcquirerBreakerGauge } from '../acquirer/metrics.ts'
 import type { Config } from '../config/load.ts'
 import { pingDatabase } from '../db/database.ts'
 import { migrateToLatest } from '../db/migrate.ts'
+import { RetentionSweeper } from '../db/retention.ts'
+import { processedEventsRetention } from '../db/retention-tasks.ts'
 import { openRoleDatabase } from '../db/role-database.ts'
 import { hasErrorCode, PayrailError } from '../domain/errors.ts'
+import type { AdminClientOptions } from '../kafka/connection.ts'
 import { bootstrapBrokers, probeCluster } from '../kafka/connection.ts'
-import { ensureTopicsOn, TOPICS } from '../kafka/topics.ts'
+import { ensureTopicsOn, TOPICS, topicRetentionsOn } from '../kafka/topics.ts'
 import { startOperationalServer } from '../observability/health.ts'
 import type { Logger } from '../observability/logger.ts'
 import { createMetricsRegistry } from '../observability/metrics.ts'
@@ -55,6 +58,26 @@ function isOutage(error: unknown): boolean {
 }
 
 /**
+ * A record the topic still holds can be delivered again (a reset group, a replay); once its
+ * processed_events mark is pruned it would apply twice. So the marks must outlive the records.
+ */
+async function refuseLongerRetention(
+  admin: AdminClientOptions,
+  topics: string[],
+  config: Config,
+): Promise<void> {
+  const retentions = await topicRetentionsOn(admin, topics)
+  const longer = topics.filter((topic) => (retentions.get(topic) ?? 0) >= config.PROCESSED_EVENTS_RETENTION)
+  if (longer.length > 0)
+    throw new PayrailError(
+      'CONFIG_INVALID',
+      `PROCESSED_EVENTS_RETENTION (${config.PROCESSED_EVENTS_RETENTION} ms) must exceed the retention.ms of the topics it dedupes: ${longer
+        .map((topic) => `${topic} keeps ${retentions.get(topic)} ms`)
+        .join(', ')}; raise PROCESSED_EVENTS_RETENTION or lower the topics' retention.ms`,
+    )
+}
+
+/**
  * `payrail worker [settlement,refund,ledger]`: one key-ordered consumer group per handler, each
  * record applied once through the inbox; health and metrics on WORKER_METRICS_PORT.
  */
@@ -66,7 +89,9 @@ export async function startWorkerRole(
   const database = openRoleDatabase(config, logger)
   await migrateToLatest(database.db, database.dialect)
   const brokers = bootstrapBrokers(config)
-  await ensureTopicsOn({ brokers, clientId: `${config.KAFKA_CLIENT_ID}-worker-admin` })
+  const admin = { brokers, clientId: `${config.KAFKA_CLIENT_ID}-worker-admin` }
+  await ensureTopicsOn({ ...admin, retentionMs: config.KAFKA_TOPIC_RETENTION })
+  await refuseLongerRetention(admin, [...new Set(handlers.flatMap((name) => TOPICS_OF[name]))], config)
 
   const registry = createMetricsRegistry('worker')
   const needsAcquirer = handlers.includes('settlement') || handlers.includes('refund')
@@ -108,12 +133,18 @@ export async function startWorkerRole(
         observer: createConsumerMetrics(registry, name),
       }),
   )
+  const retention = new RetentionSweeper({
+    tasks: [processedEventsRetention(database.db, config.PROCESSED_EVENTS_RETENTION)],
+    logger,
+  })
+  retention.start()
   const shutdown = () =>
     shutdownInOrder(
       [
         // In parallel: each may wait out a rebalance, and together they must end within the
         // shutdown deadline.
         ['consumers', () => Promise.all(consumers.map((consumer) => consumer.close()))],
+        ['retention sweep', () => retention.stop()],
         ['operational server', () => server.close()],
         ['acquirer client', () => acquirer?.close()],
         ['database', () => database.close()],

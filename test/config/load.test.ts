@@ -141,6 +141,15 @@ test('rules that tie two variables together name both', () => {
       }),
     /AUTH_RECOVERY_AFTER_MS \(1000\) must exceed ACQUIRER_AUTH_TIMEOUT_MS \(1000\)/,
   )
+  assert.throws(
+    () => loadConfig({ env: { IDEMPOTENCY_RETENTION: '12h' }, envFile: noFile }),
+    /IDEMPOTENCY_RETENTION \(43200000 ms\) must be at least 24h/,
+  )
+  assert.throws(
+    () =>
+      loadConfig({ env: { PROCESSED_EVENTS_RETENTION: '7d', KAFKA_TOPIC_RETENTION: '7d' }, envFile: noFile }),
+    /PROCESSED_EVENTS_RETENTION \(604800000 ms\) must exceed KAFKA_TOPIC_RETENTION \(604800000 ms\)/,
+  )
   assert.equal(
     loadConfig({ env: { OUTBOX_LEASE_MS: '9000', KAFKA_DELIVERY_TIMEOUT_MS: '3000' }, envFile: noFile })
       .OUTBOX_LEASE_MS,

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { test } from 'node:test'
 import { EVENT_TYPES } from '../../src/domain/events.ts'
 import { createAdmin } from '../../src/kafka/connection.ts'
-import { ensureTopics, payrailTopics, TOPICS, topicOf } from '../../src/kafka/topics.ts'
+import { ensureTopics, payrailTopics, TOPICS, topicOf, topicRetentionsOn } from '../../src/kafka/topics.ts'
 import { requireService } from '../helpers/services.ts'
 
 test('the topics and partition counts of DESIGN.md', () => {
@@ -76,4 +76,33 @@ test('ensure run by two clients at once leaves each topic created once', async (
   await Promise.all([ensureTopics(a, specs), ensureTopics(b, specs)])
   const metadata = await a.metadata({ topics: [specs[0]?.name ?? ''], forceUpdate: true })
   assert.equal(metadata.topics.get(specs[0]?.name ?? '')?.partitionsCount, 4)
+})
+
+test('topics payrail creates keep records for the retention asked; existing ones keep theirs', async (t) => {
+  const brokers = await requireService(t, 'kafka')
+  if (brokers === undefined) return
+  const options = { brokers: brokers.split(','), clientId: 'payrail-test', retries: 3 }
+  const admin = createAdmin(options)
+  const prefix = `payrail-test-retention-${randomBytes(4).toString('hex')}`
+  const specs = [
+    { name: `${prefix}.new`, partitions: 1 },
+    { name: `${prefix}.old`, partitions: 1 },
+  ]
+  t.after(async () => {
+    await admin.deleteTopics({ topics: specs.map((spec) => spec.name) })
+    await admin.close()
+  })
+  await admin.createTopics({
+    topics: [`${prefix}.old`],
+    partitions: 1,
+    replicas: 1,
+    configs: [{ name: 'retention.ms', value: '-1' }],
+  })
+  await ensureTopics(admin, specs, 86_400_000)
+  const retentions = await topicRetentionsOn(
+    options,
+    specs.map((spec) => spec.name),
+  )
+  assert.equal(retentions.get(`${prefix}.new`), 86_400_000)
+  assert.equal(retentions.get(`${prefix}.old`), Number.POSITIVE_INFINITY, 'unlimited, and left as it was')
 })

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { migrateToLatest } from '../../src/db/migrate.ts'
-import { OutboxCleanup } from '../../src/outbox/cleanup.ts'
+import { RetentionSweeper } from '../../src/db/retention.ts'
+import { outboxRetention } from '../../src/outbox/cleanup.ts'
 import { OutboxStore } from '../../src/outbox/store.ts'
 import { dialects, throwawayDatabase } from '../helpers/databases.ts'
 import { type FixtureRow, insertOutboxRows, type OutboxState, quietLogger } from '../helpers/outbox.ts'
@@ -34,18 +35,17 @@ for (const dialect of dialects) {
       ...Array.from({ length: 25 }, (_, n) => row(n, 'PUBLISHED', now - 25 * hour)),
       row(100, 'PUBLISHED', now - hour),
     ])
-    const cleanup = new OutboxCleanup({
-      store: new OutboxStore(db),
+    const cleanup = new RetentionSweeper({
+      tasks: [outboxRetention(new OutboxStore(db), 24 * hour)],
       logger: quietLogger(),
-      retentionMs: 24 * hour,
       batch: 10,
     })
-    assert.equal(await cleanup.sweep(), 25)
+    assert.equal((await cleanup.sweep()).get('outbox_events'), 25)
     const left = await db.selectFrom('outbox_events').select('event_id').orderBy('event_id').execute()
     assert.deepEqual(
       left.map((r) => r.event_id),
       ['e-100', 'e-101', 'e-102', 'e-103'],
     )
-    assert.equal(await cleanup.sweep(), 0)
+    assert.equal((await cleanup.sweep()).get('outbox_events'), 0)
   })
 }
