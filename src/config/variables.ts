@@ -279,6 +279,10 @@ export const variables = {
   /** Consecutive failed requests that eject an upstream instance, and how long it stays out at least. */
   GATEWAY_EJECT_AFTER_FAILURES: positiveInt(5),
   GATEWAY_EJECT_MS: positiveInt(10_000),
+  /** Most api instances ejected at once, in percent; the last available one never is. */
+  GATEWAY_MAX_EJECTED_PERCENT: integer(0, 100, 50),
+  /** Below this share of available instances (percent), requests go to all of them; 0: never. */
+  GATEWAY_PANIC_THRESHOLD_PERCENT: integer(0, 100, 50),
   /** Attempts per request, the first included; retries go to another instance when there is one. */
   GATEWAY_RETRY_MAX_ATTEMPTS: integer(1, 10, 3),
   /** Retries allowed as a share of the requests of the last 10 s (0.2: at most 20 % extra load)… */

@@ -123,7 +123,7 @@ export class Forwarder {
         return { answer: result.answer, upstream: upstream.origin, attempts: attempt }
       }
 
-      upstream.recordFailure()
+      upstream.recordFailure(result.kind)
       this.#metrics.failure(pool.name, result.kind)
       if (result.kind === 'connect-timeout') this.#metrics.timeout(pool.name, 'connect')
       if (result.kind === 'response-timeout') this.#metrics.timeout(pool.name, 'response')

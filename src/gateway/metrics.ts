@@ -102,6 +102,15 @@ export function createGatewayMetrics(registry: Registry, pools: readonly Upstrea
         this.set({ upstream: pool.name, instance: instance.origin }, instance.available ? 1 : 0)
     },
   })
+  new Gauge({
+    name: 'payrail_gateway_upstream_panic',
+    help: 'Whether requests go to every instance of an upstream, available or not (1), because too few are available',
+    labelNames: ['upstream'] as const,
+    registers: [registry],
+    collect() {
+      for (const pool of pools) this.set({ upstream: pool.name }, pool.panicking ? 1 : 0)
+    },
+  })
 
   // Label sets are few (route ids × methods × statuses): their children are looked up once and
   // kept, sparing prom-client's label hashing on every request.

@@ -50,6 +50,8 @@ export async function startGatewayRole(config: Config, logger: Logger): Promise<
       timeoutMs: config.GATEWAY_POOL_ACQUIRE_TIMEOUT_MS,
       maxWaiters: config.GATEWAY_POOL_MAX_WAITERS,
     },
+    maxEjectedPercent: config.GATEWAY_MAX_EJECTED_PERCENT,
+    panicThresholdPercent: config.GATEWAY_PANIC_THRESHOLD_PERCENT,
   })
   pool.onHealthChange = (upstream, healthy, reason) =>
     logger.warn(

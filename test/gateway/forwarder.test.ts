@@ -260,9 +260,12 @@ test('two instances, one killed: idempotent traffic moves to the other with no c
   assert.ok(sample(metrics, 'payrail_gateway_retries_total', { reason: 'idempotent' }) >= 1)
 })
 
-test('no healthy instance → 503 NO_HEALTHY_UPSTREAM with Retry-After; the gateway is not ready; it recovers with the instance', async (t) => {
+test('panic mode off, no healthy instance → 503 NO_HEALTHY_UPSTREAM with Retry-After; the gateway is not ready; it recovers with the instance', async (t) => {
   const upstream = await startUpstream(t)
-  const gw = await gateway(t, [upstream.url], { GATEWAY_HEALTH_INTERVAL_MS: '20' })
+  const gw = await gateway(t, [upstream.url], {
+    GATEWAY_HEALTH_INTERVAL_MS: '20',
+    GATEWAY_PANIC_THRESHOLD_PERCENT: '0',
+  })
   assert.equal((await fetch(`${gw.url}/readyz`)).status, 200)
   upstream.readyStatus = 503
   await until('the gateway to report not ready', async () => (await fetch(`${gw.url}/readyz`)).status === 503)
@@ -277,6 +280,19 @@ test('no healthy instance → 503 NO_HEALTHY_UPSTREAM with Retry-After; the gate
     async () => (await fetch(`${gw.url}/readyz`)).status === 200,
   )
   assert.equal((await fetch(`${gw.url}/api/payments/pay_1`)).status, 200)
+})
+
+test('with every instance failing its health check, panic mode sends requests to them anyway', async (t) => {
+  const upstream = await startUpstream(t)
+  const gw = await gateway(t, [upstream.url], { GATEWAY_HEALTH_INTERVAL_MS: '20' })
+  upstream.readyStatus = 503
+  await until('the gateway to report not ready', async () => (await fetch(`${gw.url}/readyz`)).status === 503)
+  const response = await fetch(`${gw.url}/api/payments/pay_1`)
+  assert.equal(response.status, 200)
+  assert.equal(upstream.seen.length, 1)
+  const metrics = await (await fetch(`${gw.url}/metrics`)).text()
+  assert.equal(sample(metrics, 'payrail_gateway_upstream_panic', { upstream: 'api' }), 1)
+  assert.equal(sample(metrics, 'payrail_gateway_upstream_available', { instance: upstream.url }), 0)
 })
 
 test('an upstream answer, 5xx included, is passed through as it is and not retried', async (t) => {

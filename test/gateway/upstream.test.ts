@@ -12,13 +12,13 @@ function upstream(t: import('node:test').TestContext, ejectMs = 30) {
 
 test('consecutive failures eject an instance; a success in between resets the count', (t) => {
   const instance = upstream(t)
-  instance.recordFailure()
-  instance.recordFailure()
+  instance.recordFailure('connect')
+  instance.recordFailure('connect')
   instance.recordSuccess()
-  instance.recordFailure()
-  instance.recordFailure()
+  instance.recordFailure('connect')
+  instance.recordFailure('connect')
   assert.equal(instance.available, true)
-  instance.recordFailure()
+  instance.recordFailure('connect')
   assert.equal(instance.available, false)
   assert.equal(instance.ejected, true)
   assert.ok(instance.ejectedForMs() > 0)
@@ -30,10 +30,10 @@ test('an ejected instance is re-admitted after its period, on probation: one fai
   let readmitted = 0
   instance.onHealthChange = (healthy) => changes.push(healthy)
   instance.onAvailable = () => readmitted++
-  for (let i = 0; i < 3; i++) instance.recordFailure()
+  for (let i = 0; i < 3; i++) instance.recordFailure('connect')
   await until('re-admitted', () => instance.available)
   assert.equal(readmitted, 1)
-  instance.recordFailure()
+  instance.recordFailure('connect')
   assert.equal(instance.ejected, true, 'one failure on probation ejects again')
   assert.ok(
     instance.ejectedForMs() > 30,
@@ -41,7 +41,7 @@ test('an ejected instance is re-admitted after its period, on probation: one fai
   )
   await until('re-admitted again', () => instance.available)
   instance.recordSuccess()
-  instance.recordFailure()
+  instance.recordFailure('connect')
   assert.equal(instance.available, true, 'after a success on probation the count starts over')
   assert.deepEqual(changes, [false, true, false, true])
 })
@@ -72,4 +72,32 @@ test('bad options stop start-up with CONFIG_INVALID', () => {
       JSON.stringify(options),
     )
   }
+})
+
+test('a connect timeout right after an answer is overload, not death: it does not count toward ejection', (t) => {
+  let now = 1_000_000
+  const instance = new Upstream({
+    url: 'http://127.0.0.1:9',
+    ejectAfterFailures: 2,
+    connectTimeoutMs: 1000,
+    now: () => now,
+  })
+  t.after(() => instance.close())
+  instance.recordSuccess()
+  now += 1500
+  for (let i = 0; i < 5; i++) instance.recordFailure('connect-timeout')
+  assert.equal(instance.available, true, 'it answered 1.5 s ago: its accept queue is full')
+  now += 1000
+  instance.recordFailure('connect-timeout')
+  instance.recordFailure('connect-timeout')
+  assert.equal(instance.ejected, true, 'silent for 2.5 s (over two connect timeouts): counted')
+})
+
+test('a refused connection counts at once, however recent the last answer', (t) => {
+  const instance = new Upstream({ url: 'http://127.0.0.1:9', ejectAfterFailures: 2 })
+  t.after(() => instance.close())
+  instance.recordSuccess()
+  instance.recordFailure('connect')
+  instance.recordFailure('connect')
+  assert.equal(instance.ejected, true)
 })
