@@ -1,5 +1,6 @@
-import { Counter, Histogram, type Registry } from 'prom-client'
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 import { createAcquirerBreakerGauge } from '../acquirer/metrics.ts'
+import type { Admission, AdmissionObserver } from './admission.ts'
 import type { PaymentObserver } from './payment-service.ts'
 
 /** The API's metrics; the service and the server report through the small interfaces this returns. */
@@ -24,6 +25,32 @@ export function createApiMetrics(registry: Registry) {
     registers: [registry],
   })
   const breaker = createAcquirerBreakerGauge(registry, ['authorize', 'settle', 'refund'])
+  const shed = new Counter({
+    name: 'payrail_api_shed_total',
+    help: 'Requests answered 503 OVERLOADED without being processed, by reason (queue_full, queue_timeout)',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  })
+  const admission: AdmissionObserver = { rejected: (reason) => shed.inc({ reason }) }
+  /** In-flight and waiting gauges read from `current` at each scrape. */
+  const admissionGauges = (current: Admission) => {
+    new Gauge({
+      name: 'payrail_api_requests_in_flight',
+      help: 'API requests admitted and in progress (at most API_MAX_IN_FLIGHT)',
+      registers: [registry],
+      collect() {
+        this.set(current.inFlight)
+      },
+    })
+    new Gauge({
+      name: 'payrail_api_requests_queued',
+      help: 'API requests waiting for admission (at most API_MAX_QUEUED)',
+      registers: [registry],
+      collect() {
+        this.set(current.waiting)
+      },
+    })
+  }
 
   const observer: PaymentObserver = {
     outcome: (operation, outcome) => payments.inc({ operation, outcome }),
@@ -34,6 +61,8 @@ export function createApiMetrics(registry: Registry) {
     request: (route: string, method: string, status: number, seconds: number) =>
       requests.observe({ route, method, status: String(status) }, seconds),
     breaker,
+    admission,
+    admissionGauges,
   }
 }
 

@@ -11,6 +11,7 @@ import { shutdownInOrder } from '../observability/shutdown.ts'
 import type { CommitHandOff } from '../outbox/hand-off.ts'
 import { startRelay } from '../outbox/role.ts'
 import type { RunningRole } from '../runtime/role.ts'
+import { Admission } from './admission.ts'
 import { AuthorizeRecovery } from './authorize-recovery.ts'
 import { createApiMetrics } from './metrics.ts'
 import { PaymentReads } from './payment-reads.ts'
@@ -52,6 +53,15 @@ export async function startApiRole(
     observer: metrics.observer,
     ...(handOff ? { afterCommit: handOff } : {}),
   }
+  const admission = new Admission(
+    {
+      maxInFlight: config.API_MAX_IN_FLIGHT,
+      maxQueued: config.API_MAX_QUEUED,
+      queueTimeoutMs: config.API_QUEUE_TIMEOUT_MS,
+    },
+    metrics.admission,
+  )
+  metrics.admissionGauges(admission)
   const service = new PaymentService(writes)
   const recovery = new AuthorizeRecovery(writes)
   const app = await buildApiServer({
@@ -66,6 +76,7 @@ export async function startApiRole(
     adminToken: config.ADMIN_TOKEN,
     bodyLimit: config.API_BODY_LIMIT_BYTES,
     maxAmount: config.PAYMENT_MAX_AMOUNT,
+    admission,
   })
 
   const retention = new RetentionSweeper({

@@ -8,6 +8,7 @@ import { type ReadinessCheck, registerOperationalRoutes } from '../observability
 import type { Logger } from '../observability/logger.ts'
 import { createRoleServer } from '../observability/server.ts'
 import type { BreakerState } from '../runtime/breaker.ts'
+import { type Admission, registerAdmission } from './admission.ts'
 import { MerchantAuthenticator } from './auth.ts'
 import type { ApiMetrics } from './metrics.ts'
 import type { PaymentReads } from './payment-reads.ts'
@@ -29,6 +30,8 @@ export interface ApiServerOptions {
   bodyLimit?: number
   /** Largest amount of a payment in minor units. */
   maxAmount: number
+  /** Load shedding; every request is admitted without one. */
+  admission?: Admission
 }
 
 /** The payment API as a Fastify app, not yet listening (tests drive it with `inject` or a real port). */
@@ -43,6 +46,7 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
     },
   })
   registerProblemHandlers(app)
+  if (options.admission !== undefined) registerAdmission(app, options.admission)
   app.addHook('onResponse', async (request, reply) => {
     options.metrics.request(
       request.routeOptions.url ?? 'unmatched',

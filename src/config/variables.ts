@@ -310,6 +310,12 @@ export const variables = {
   GATEWAY_REDIS_PREFIX: text(1, 100, 'payrail:ratelimit:'),
 
   API_PORT: port(8081),
+  /** API requests in progress at once; more wait in a short queue, then get 503 OVERLOADED. */
+  API_MAX_IN_FLIGHT: integer(1, 1_000_000, 256),
+  /** API requests that may wait for admission; one more is answered OVERLOADED at once. */
+  API_MAX_QUEUED: integer(0, 1_000_000, 128),
+  /** Longest wait for admission before OVERLOADED. */
+  API_QUEUE_TIMEOUT_MS: positiveInt(200),
   /** Largest request body the API reads. */
   API_BODY_LIMIT_BYTES: integer(256, 10 * 1024 * 1024, 16_384),
   /** Largest amount in minor units one payment may have. */

@@ -17,6 +17,11 @@ export const errorCatalog = {
   UNSUPPORTED_CURRENCY: { status: 422, retryable: false, title: 'Unsupported currency' },
   AMOUNT_OUT_OF_RANGE: { status: 422, retryable: false, title: 'Amount out of range' },
   RATE_LIMIT_EXCEEDED: { status: 429, retryable: true, title: 'Too many requests' },
+  OVERLOADED: {
+    status: 503,
+    retryable: true,
+    title: 'The api is at its limit of requests in progress; the request was not processed',
+  },
 
   // Idempotency (DESIGN.md)
   IDEMPOTENCY_KEY_REUSED: {

@@ -1,128 +1,27 @@
-import { Type } from 'typebox'
 import { PayrailError } from '../domain/errors.ts'
-import { resolveOptions, wholeNumber } from '../runtime/options.ts'
+import { WaitQueue, type WaitQueueOptions } from '../runtime/wait-queue.ts'
 
-export interface AcquireQueueOptions {
-  /** Longest wait for a free slot. Default: 5000 ms (GATEWAY_POOL_ACQUIRE_TIMEOUT_MS). */
-  timeoutMs?: number
-  /** Requests that may wait at once; one more is refused at once. Default: 2000 (GATEWAY_POOL_MAX_WAITERS). */
-  maxWaiters?: number
-}
-
-export const defaultAcquireQueueOptions: Required<AcquireQueueOptions> = { timeoutMs: 5000, maxWaiters: 2000 }
-
-const schema = Type.Object({ timeoutMs: wholeNumber(1), maxWaiters: wholeNumber(0) })
-
-interface Waiter<T, A> {
-  avoid: A
-  resolve: (value: T) => void
-  reject: (error: unknown) => void
-  timer: NodeJS.Timeout
-  signal: AbortSignal | undefined
-  onAbort: (() => void) | undefined
-}
+/** The wait for an upstream connection; see WaitQueueOptions for the defaults. */
+export type AcquireQueueOptions = WaitQueueOptions
 
 /**
- * The wait for a free upstream connection, first come first served, with its own timer per
- * waiter and a bound on waiters.
- *
- * Written here because undici cannot do it: a request dispatched to a busy undici Pool waits in
- * the Pool's internal queue with no time limit (its timeouts start once the request is on a
- * connection), and that queue has no bound. So the gateway never dispatches more requests to
- * an instance than it has connections, and requests beyond that wait here instead.
- *
- * `take` is asked for a slot (it returns undefined when none is free); whoever frees one calls
- * `drain`. `avoid` is passed through to `take` (the instances a retry should stay away from).
+ * The wait for a free upstream connection when every instance is at its connection limit (see
+ * WaitQueue for why undici cannot do it): refused as never sent, with UPSTREAM_QUEUE_FULL or
+ * UPSTREAM_ACQUIRE_TIMEOUT.
  */
-export class AcquireQueue<T, A> {
-  readonly timeoutMs: number
-  readonly maxWaiters: number
-  // A Set keeps insertion order and deletes in O(1), so a timed-out waiter leaves at once.
-  readonly #waiters = new Set<Waiter<T, A>>()
-  readonly #take: (avoid: A) => T | undefined
-
+export class AcquireQueue<T, A> extends WaitQueue<T, A> {
   constructor(options: AcquireQueueOptions, take: (avoid: A) => T | undefined) {
-    const resolved = resolveOptions('acquireQueue', schema, defaultAcquireQueueOptions, options)
-    this.timeoutMs = resolved.timeoutMs
-    this.maxWaiters = resolved.maxWaiters
-    this.#take = take
-  }
-
-  get waiting(): number {
-    return this.#waiters.size
-  }
-
-  /**
-   * A slot at once when one is free and nobody waits before this request; otherwise a place in
-   * the queue. Rejects with UPSTREAM_QUEUE_FULL when the queue is full, UPSTREAM_ACQUIRE_TIMEOUT
-   * after `timeoutMs`, or the signal's reason when the caller gave up. `gone` is called only
-   * when the request has to wait, so the common case allocates no signal.
-   */
-  acquire(avoid: A, gone?: () => AbortSignal): Promise<T> {
-    if (this.#waiters.size === 0) {
-      const slot = this.#take(avoid)
-      if (slot !== undefined) return Promise.resolve(slot)
-    }
-    if (this.#waiters.size >= this.maxWaiters) {
-      return Promise.reject(
+    super('acquireQueue', options, take, {
+      full: (waiting) =>
         new PayrailError(
           'UPSTREAM_QUEUE_FULL',
-          `${this.#waiters.size} requests already wait for an upstream connection`,
+          `${waiting} requests already wait for an upstream connection`,
         ),
-      )
-    }
-    const signal = gone?.()
-    if (signal?.aborted) return Promise.reject(signal.reason)
-    return new Promise<T>((resolve, reject) => {
-      const waiter: Waiter<T, A> = {
-        avoid,
-        resolve,
-        reject,
-        signal,
-        onAbort: undefined,
-        timer: setTimeout(() => {
-          this.#remove(waiter)
-          reject(
-            new PayrailError(
-              'UPSTREAM_ACQUIRE_TIMEOUT',
-              `no upstream connection became free within ${this.timeoutMs} ms`,
-            ),
-          )
-        }, this.timeoutMs),
-      }
-      if (signal !== undefined) {
-        waiter.onAbort = () => {
-          this.#remove(waiter)
-          reject(signal.reason)
-        }
-        signal.addEventListener('abort', waiter.onAbort, { once: true })
-      }
-      this.#waiters.add(waiter)
+      timedOut: (timeoutMs) =>
+        new PayrailError(
+          'UPSTREAM_ACQUIRE_TIMEOUT',
+          `no upstream connection became free within ${timeoutMs} ms`,
+        ),
     })
-  }
-
-  /** Hands free slots to the longest waiting requests. */
-  drain(): void {
-    for (const waiter of this.#waiters) {
-      const slot = this.#take(waiter.avoid)
-      // Slots are not specific to a waiter, so if the first cannot be served nobody can.
-      if (slot === undefined) return
-      this.#remove(waiter)
-      waiter.resolve(slot)
-    }
-  }
-
-  /** Fails every waiter, e.g. when no instance is left to wait for. */
-  rejectAll(error: () => unknown): void {
-    for (const waiter of this.#waiters) {
-      this.#remove(waiter)
-      waiter.reject(error())
-    }
-  }
-
-  #remove(waiter: Waiter<T, A>): void {
-    this.#waiters.delete(waiter)
-    clearTimeout(waiter.timer)
-    if (waiter.onAbort !== undefined) waiter.signal?.removeEventListener('abort', waiter.onAbort)
   }
 }
