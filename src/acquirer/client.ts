@@ -17,10 +17,10 @@ import {
   AuthorizationResultSchema,
   type AuthorizeRequest,
   REJECTED_BEFORE_PROCESSING,
-  RejectionSchema,
   type RefundRequest,
   type RefundResult,
   RefundResultSchema,
+  RejectionSchema,
   type SettlementResult,
   SettlementResultSchema,
   type SettleRequest,
@@ -288,9 +288,13 @@ export class AcquirerClient {
     }
     if (statusCode === 404 && notFoundIsEmpty) return undefined
     if (statusCode === REJECTED_BEFORE_PROCESSING && isRejection(text)) {
-      throw new PayrailError('ACQUIRER_UNAVAILABLE', `the acquirer refused before processing (${statusCode})`, {
-        details: { outcome: 'not-processed' },
-      })
+      throw new PayrailError(
+        'ACQUIRER_UNAVAILABLE',
+        `the acquirer refused before processing (${statusCode})`,
+        {
+          details: { outcome: 'not-processed' },
+        },
+      )
     }
     if (statusCode >= 500) throw unknownOutcome(`the acquirer answered ${statusCode}`)
     throw new PayrailError(

@@ -253,7 +253,8 @@ export function buildAcquirerSimulator(options: AcquirerSimulatorOptions): Fasti
         const held = await authorizationOf(reference)
         const entry = ledger.get(reference)
         const voided = held?.approved === true
-        if (voided) ledger.set(reference, { authorized: entry?.authorized ?? 0, approved: true, voided: true })
+        if (voided)
+          ledger.set(reference, { authorized: entry?.authorized ?? 0, approved: true, voided: true })
         return { reference, voided }
       }),
   )

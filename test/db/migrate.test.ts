@@ -31,6 +31,7 @@ for (const dialect of dialects) {
       '002-authorization-attempts-and-timeline',
       '003-relay-buckets-and-leases',
       '004-postgres-outbox-notify',
+      '005-authorization-attempt-checks',
     ])
     const second = await migrateToLatest(handle.db, handle.dialect)
     assert.deepEqual(second.applied, [])
@@ -39,6 +40,7 @@ for (const dialect of dialects) {
       '002-authorization-attempts-and-timeline',
       '003-relay-buckets-and-leases',
       '004-postgres-outbox-notify',
+      '005-authorization-attempt-checks',
     ])
 
     const present = (await handle.db.introspection.getTables()).map((table) => table.name).sort()
@@ -144,6 +146,7 @@ for (const dialect of dialects) {
         '002-authorization-attempts-and-timeline',
         '003-relay-buckets-and-leases',
         '004-postgres-outbox-notify',
+        '005-authorization-attempt-checks',
       ],
     )
   })

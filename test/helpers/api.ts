@@ -78,9 +78,10 @@ export async function startApi(
   const logger = createLogger({ role: 'api', format: 'json', level: 'info', stream: sink })
   const registry = createMetricsRegistry('api')
   const metrics = createApiMetrics(registry)
+  const authorizeTimeoutMs = options.authorizeTimeoutMs ?? 2000
   const acquirer = new AcquirerClient({
     url: acquirerUrl,
-    authorizeTimeoutMs: options.authorizeTimeoutMs ?? 2000,
+    authorizeTimeoutMs,
     breakerThreshold: options.breakerThreshold ?? 5,
     breakerHalfOpenAfterMs: 60_000,
   })
@@ -93,7 +94,7 @@ export async function startApi(
     afterCommit: { handOff: (records: OutboxRecord[]) => handedOff.push(...records) },
   }
   const service = new PaymentService(writes)
-  const recovery = new AuthorizeRecovery(writes)
+  const recovery = new AuthorizeRecovery({ ...writes, acquirerTimeoutMs: authorizeTimeoutMs })
   const app = await buildApiServer({
     logger,
     registry,
