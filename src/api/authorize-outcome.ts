@@ -57,7 +57,13 @@ export async function finalizeAttempt(
     if (Number(claimed.numUpdatedRows) === 0) {
       const abandoned = await trx
         .updateTable('authorization_attempts')
-        .set({ state: result.approved ? 'VOIDING' : 'ABANDONED', updated_at: databaseNowMs(deps.dialect) })
+        // Due for the sweep at once: voids are safe to repeat, so racing the caller's own is harmless.
+        .set({
+          state: result.approved ? 'VOIDING' : 'ABANDONED',
+          next_check_at: 0,
+          failures: 0,
+          updated_at: databaseNowMs(deps.dialect),
+        })
         .where('payment_id', '=', attempt.paymentId)
         .where('state', '=', 'ABANDONED')
         .executeTakeFirst()

@@ -142,7 +142,10 @@ for (const dialect of dialects) {
       )
       await until('the second lookup to abandon the attempt', async () => {
         await api.recovery.resolveStaleAttempts(30_000)
-        const attempt = await api.db.selectFrom('authorization_attempts').select('state').executeTakeFirstOrThrow()
+        const attempt = await api.db
+          .selectFrom('authorization_attempts')
+          .select('state')
+          .executeTakeFirstOrThrow()
         return attempt.state === 'ABANDONED'
       })
       const retry = await api.call('POST', '/api/payments/authorize', { body: body('lost-1') })
