@@ -5,7 +5,8 @@ import {
   handleWhen,
   isBrokenCircuitError,
 } from 'cockatiel'
-import { Type } from 'typebox'
+import { type Static, type TSchema, Type } from 'typebox'
+import Value from 'typebox/value'
 import { Pool } from 'undici'
 import { hasErrorCode, PayrailError } from '../domain/errors.ts'
 import { type BreakerState, breakerStateOf } from '../runtime/breaker.ts'
@@ -13,11 +14,18 @@ import { httpUrl, resolveOptions, wholeNumber } from '../runtime/options.ts'
 import {
   ACQUIRER_PATHS,
   type AuthorizationResult,
+  AuthorizationResultSchema,
   type AuthorizeRequest,
+  REJECTED_BEFORE_PROCESSING,
   type RefundRequest,
   type RefundResult,
+  RefundResultSchema,
+  RejectionSchema,
   type SettlementResult,
+  SettlementResultSchema,
   type SettleRequest,
+  type VoidResult,
+  VoidResultSchema,
 } from './protocol.ts'
 
 export interface AcquirerClientOptions {
@@ -58,7 +66,8 @@ const schema = Type.Object({
 
 type Operation = 'authorize' | 'settle' | 'refund'
 
-// Failures before the request left this process: the acquirer cannot have acted on it.
+// Failures before the request left this process: the acquirer cannot have acted on it. Anything
+// else (a reset, a socket closed by the other side) may come after the acquirer read the request.
 const NOT_SENT = new Set([
   'ECONNREFUSED',
   'UND_ERR_CONNECT_TIMEOUT',
@@ -69,14 +78,27 @@ const NOT_SENT = new Set([
 ])
 
 function isAcquirerFailure(error: unknown): boolean {
-  return hasErrorCode(error, 'ACQUIRER_UNAVAILABLE') || hasErrorCode(error, 'ACQUIRER_TIMEOUT')
+  return (
+    hasErrorCode(error, 'ACQUIRER_UNAVAILABLE') ||
+    hasErrorCode(error, 'ACQUIRER_TIMEOUT') ||
+    hasErrorCode(error, 'ACQUIRER_OUTCOME_UNKNOWN')
+  )
 }
+
+const unknownOutcome = (message: string, cause?: unknown) =>
+  new PayrailError('ACQUIRER_OUTCOME_UNKNOWN', message, {
+    ...(cause === undefined ? {} : { cause }),
+    details: { outcome: 'unknown' },
+  })
 
 /**
  * payrail's side of the acquirer contract: keep-alive pool, a time limit per call, and one
  * circuit breaker per operation so that slow settlements cannot stop authorizations.
- * Failures are ACQUIRER_UNAVAILABLE when the acquirer certainly did nothing (not sent, breaker
- * open, a 5xx answer) and ACQUIRER_TIMEOUT when it may have acted (sent, then no answer).
+ * Failures carry `details.outcome`: ACQUIRER_UNAVAILABLE (`not-processed`) only when the
+ * acquirer certainly did nothing (not sent, breaker open, its defined "rejected before
+ * processing" answer); ACQUIRER_TIMEOUT (sent, no answer in time) and ACQUIRER_OUTCOME_UNKNOWN
+ * (any other 5xx, a reset after sending, an answer that breaks its schema) are `unknown`: the
+ * acquirer may have acted. Every 200 answer is checked against its TypeBox schema.
  */
 export class AcquirerClient {
   readonly #pool: Pool
@@ -106,33 +128,60 @@ export class AcquirerClient {
   }
 
   authorize(request: AuthorizeRequest): Promise<AuthorizationResult> {
-    return this.#guarded('authorize', () =>
-      this.#call<AuthorizationResult>('POST', ACQUIRER_PATHS.authorize, request, this.#authorizeTimeoutMs),
+    return this.#guarded('authorize', async () =>
+      this.#expect(
+        await this.#call('POST', ACQUIRER_PATHS.authorize, request, this.#authorizeTimeoutMs),
+        AuthorizationResultSchema,
+        request.reference,
+      ),
     )
   }
 
   /** What the acquirer holds for an authorize reference; undefined when it never authorized it. */
   lookupAuthorization(reference: string): Promise<AuthorizationResult | undefined> {
-    return this.#guarded('authorize', () =>
-      this.#call<AuthorizationResult>(
+    return this.#guarded('authorize', async () => {
+      const answer = await this.#call(
         'GET',
         ACQUIRER_PATHS.authorization(reference),
         undefined,
         this.#authorizeTimeoutMs,
         true,
+      )
+      return answer === undefined ? undefined : this.#expect(answer, AuthorizationResultSchema, reference)
+    })
+  }
+
+  /**
+   * Releases the hold of the approval under `reference` (a reversal); safe to repeat.
+   * `voided: false` means the acquirer holds no approval under it.
+   */
+  voidAuthorization(reference: string): Promise<VoidResult> {
+    return this.#guarded('authorize', async () =>
+      this.#expect(
+        await this.#call('POST', ACQUIRER_PATHS.void, { reference }, this.#authorizeTimeoutMs),
+        VoidResultSchema,
+        reference,
       ),
     )
   }
 
   settle(request: SettleRequest): Promise<SettlementResult> {
-    return this.#guarded('settle', () =>
-      this.#call<SettlementResult>('POST', ACQUIRER_PATHS.settle, request, this.#settleTimeoutMs),
+    return this.#guarded('settle', async () =>
+      this.#expect(
+        await this.#call('POST', ACQUIRER_PATHS.settle, request, this.#settleTimeoutMs),
+        SettlementResultSchema,
+        request.reference,
+      ),
     )
   }
 
   refund(request: RefundRequest): Promise<RefundResult> {
-    return this.#guarded('refund', () =>
-      this.#call<RefundResult>('POST', ACQUIRER_PATHS.refund, request, this.#settleTimeoutMs),
+    return this.#guarded('refund', async () =>
+      this.#expect(
+        await this.#call('POST', ACQUIRER_PATHS.refund, request, this.#settleTimeoutMs),
+        RefundResultSchema,
+        request.reference,
+      ),
     )
   }
 
@@ -172,13 +221,32 @@ export class AcquirerClient {
     }
   }
 
-  async #call<T>(
+  /**
+   * The answer when it matches `schema` and names the reference asked about. Anything else came
+   * from an acquirer that did something we cannot read, so the outcome is unknown: a string
+   * "false" must never pass for a boolean.
+   */
+  #expect<S extends TSchema>(answer: unknown, schema: S, reference: string): Static<S> {
+    if (!Value.Check(schema, answer)) {
+      const first = Value.Errors(schema, answer)[0]
+      throw unknownOutcome(
+        `the acquirer's answer breaks its schema (${first?.instancePath || '/'} ${first?.message ?? 'is invalid'})`,
+      )
+    }
+    const named = (answer as { reference: string }).reference
+    if (named !== reference)
+      throw unknownOutcome(`the acquirer answered for reference ${JSON.stringify(named)}, not ${reference}`)
+    return answer as Static<S>
+  }
+
+  /** One exchange; the parsed JSON of a 200, undefined for a 404 when `notFoundIsEmpty`. */
+  async #call(
     method: 'GET' | 'POST',
     path: string,
     body: unknown,
     timeoutMs: number,
     notFoundIsEmpty = false,
-  ): Promise<T> {
+  ): Promise<unknown> {
     let statusCode = 0
     let text = ''
     try {
@@ -200,25 +268,46 @@ export class AcquirerClient {
           details: { outcome: 'not-processed' },
         })
       }
-      throw new PayrailError(
-        'ACQUIRER_TIMEOUT',
-        `no answer from the acquirer within ${timeoutMs} ms (${String(code ?? (error as Error).name)})`,
-        {
+      if ((error as Error).name === 'TimeoutError') {
+        throw new PayrailError('ACQUIRER_TIMEOUT', `no answer from the acquirer within ${timeoutMs} ms`, {
           cause: error,
           details: { outcome: 'unknown' },
+        })
+      }
+      throw unknownOutcome(
+        `the connection to the acquirer failed after sending (${String(code ?? (error as Error).name)})`,
+        error,
+      )
+    }
+    if (statusCode === 200) {
+      try {
+        return JSON.parse(text) as unknown
+      } catch (error) {
+        throw unknownOutcome('the acquirer answered 200 with a body that is not JSON', error)
+      }
+    }
+    if (statusCode === 404 && notFoundIsEmpty) return undefined
+    if (statusCode === REJECTED_BEFORE_PROCESSING && isRejection(text)) {
+      throw new PayrailError(
+        'ACQUIRER_UNAVAILABLE',
+        `the acquirer refused before processing (${statusCode})`,
+        {
+          details: { outcome: 'not-processed' },
         },
       )
     }
-    if (statusCode === 200) return JSON.parse(text) as T
-    if (statusCode === 404 && notFoundIsEmpty) return undefined as T
-    if (statusCode >= 500) {
-      throw new PayrailError('ACQUIRER_UNAVAILABLE', `the acquirer answered ${statusCode}`, {
-        details: { outcome: 'not-processed' },
-      })
-    }
+    if (statusCode >= 500) throw unknownOutcome(`the acquirer answered ${statusCode}`)
     throw new PayrailError(
       'INTERNAL',
       `the acquirer refused ${method} ${path} with ${statusCode}: ${text.slice(0, 200)}`,
     )
+  }
+}
+
+function isRejection(text: string): boolean {
+  try {
+    return Value.Check(RejectionSchema, JSON.parse(text))
+  } catch {
+    return false
   }
 }

@@ -7,15 +7,20 @@ import { registerOperationalRoutes } from '../observability/health.ts'
 import type { Logger } from '../observability/logger.ts'
 import { createRoleServer } from '../observability/server.ts'
 import {
+  ACQUIRER_MODES,
   ACQUIRER_PATHS,
   type AcquirerMode,
   type AuthorizationResult,
   type AuthorizeRequest,
   DECLINING_CENTS,
+  REJECTED_BEFORE_PROCESSING,
+  type ReferenceLedger,
   type RefundRequest,
   type RefundResult,
   type SettlementResult,
   type SettleRequest,
+  type VoidRequest,
+  type VoidResult,
 } from './protocol.ts'
 
 export interface AcquirerSimulatorOptions {
@@ -23,13 +28,13 @@ export interface AcquirerSimulatorOptions {
   authLatencyMs?: Range
   /** Settle and refund latency. Default: 1000–3000 ms. */
   settleLatencyMs?: Range
-  /** Share of authorize calls that fail with a processor error (503, nothing done). Default: 0.005. */
+  /** Share of authorize calls refused with a processor error (503 `processed: false`, nothing done). Default: 0.005. */
   authFailureRate?: number
   /** Share of settle and refund calls that fail with a processor error. Default: 0.05. */
   settleFailureRate?: number
   /** Extra latency in `slow` mode. Default: 5000 ms. */
   slowExtraMs?: number
-  /** Results remembered per operation for repeated references; the oldest go first. Default: 1,000,000. */
+  /** Results (and ledger entries) remembered per operation for repeated references; the oldest go first. Default: 1,000,000. */
   memory?: number
   /** Token for `/admin/*`; when unset the admin switches are open (the simulator is a test tool). */
   adminToken?: string | undefined
@@ -85,6 +90,13 @@ function tokenMatches(expected: string, header: string | undefined): boolean {
   return given.length === wanted.length && timingSafeEqual(given, wanted)
 }
 
+/** Entries kept per reference, the oldest dropped first past `capacity`. */
+function bounded<K, V>(map: Map<K, V>, capacity: number): void {
+  if (map.size <= capacity) return
+  const oldest = map.keys().next().value
+  if (oldest !== undefined) map.delete(oldest)
+}
+
 /** The card-processor simulator: a real HTTP service that payrail calls like an acquirer. */
 export function buildAcquirerSimulator(options: AcquirerSimulatorOptions): FastifyInstance {
   const random = options.random ?? Math.random
@@ -99,9 +111,12 @@ export function buildAcquirerSimulator(options: AcquirerSimulatorOptions): Fasti
   const authorizations = new ResultMemory<AuthorizationResult>(memory)
   const settlements = new ResultMemory<SettlementResult>(memory)
   const refunds = new ResultMemory<RefundResult>(memory)
+  // What was done per authorize reference, so that tests against this process can count
+  // authorizations per idempotency key (DELETE starts the count afresh; results are kept).
+  const ledger = new Map<string, ReferenceLedger>()
   const calls = new Counter({
     name: 'payrail_acquirer_simulator_calls_total',
-    help: 'Calls to the simulator by operation and outcome',
+    help: 'Calls to the simulator by operation and outcome (ok, declined_before_processing, down, lost)',
     labelNames: ['operation', 'outcome'] as const,
     registers: [options.registry],
   })
@@ -122,26 +137,58 @@ export function buildAcquirerSimulator(options: AcquirerSimulatorOptions): Fasti
     return decide()
   }
 
+  const rejectBeforeProcessing = (reply: FastifyReply, error: string, message: string) =>
+    reply
+      .code(REJECTED_BEFORE_PROCESSING)
+      .header('retry-after', '1')
+      .send({ processed: false, error, message })
+
+  /**
+   * Answers `run()`'s result the way the current mode wants: `down` and processor errors are the
+   * defined "nothing done" rejection; the ambiguous modes carry the operation out and then lose
+   * its answer (a bare 500, a reset connection, or a body that breaks the schema).
+   */
   async function answer<T extends { reference: string }>(
-    operation: Operation,
+    operation: Operation | 'void' | 'lookup',
+    request: FastifyRequest,
     reply: FastifyReply,
     run: () => Promise<T>,
   ): Promise<T | undefined> {
-    if (mode === 'down') {
+    if (mode === 'down' && operation !== 'lookup') {
       calls.inc({ operation, outcome: 'down' })
-      await reply.code(503).header('retry-after', '1').send({ error: 'unavailable' })
+      await rejectBeforeProcessing(reply, 'unavailable', 'the processor is down')
       return undefined
     }
+    let result: T
     try {
-      const result = await run()
-      calls.inc({ operation, outcome: 'ok' })
-      return result
+      result = await run()
     } catch (error) {
       if (!(error instanceof ProcessorError)) throw error
-      calls.inc({ operation, outcome: 'error' })
-      await reply.code(503).send({ error: 'processor_error', message: error.message })
+      calls.inc({ operation, outcome: 'declined_before_processing' })
+      await rejectBeforeProcessing(reply, 'processor_error', error.message)
       return undefined
     }
+    if (mode === 'error-after-processing' && operation !== 'lookup') {
+      calls.inc({ operation, outcome: 'lost' })
+      await reply.code(500).send({ error: 'internal' })
+      return undefined
+    }
+    if (mode === 'reset-after-processing' && operation !== 'lookup') {
+      calls.inc({ operation, outcome: 'lost' })
+      reply.hijack()
+      request.raw.socket.resetAndDestroy()
+      return undefined
+    }
+    calls.inc({ operation, outcome: 'ok' })
+    if (mode === 'malformed') {
+      // What a careless processor sends: every boolean as a string ("approved": "false").
+      const broken = Object.fromEntries(
+        Object.entries(result).map(([k, v]) => [k, typeof v === 'boolean' ? String(v) : v]),
+      )
+      await reply.code(200).send(broken)
+      return undefined
+    }
+    return result
   }
 
   const declines = (amount: number, cents: number) => amount % 100 === cents
@@ -150,16 +197,18 @@ export function buildAcquirerSimulator(options: AcquirerSimulatorOptions): Fasti
     ACQUIRER_PATHS.authorize,
     { schema: { body: operationBody } },
     (request, reply) =>
-      answer('authorize', reply, () =>
+      answer('authorize', request, reply, () =>
         authorizations.once(request.body.reference, () =>
           simulate('authorize', authLatency, authFailureRate, () => {
-            const declined = declines(request.body.amount, DECLINING_CENTS.authorize)
+            const { reference, amount } = request.body
+            const declined = declines(amount, DECLINING_CENTS.authorize)
+            const entry = ledger.get(reference) ?? { authorized: 0, approved: false, voided: false }
+            ledger.set(reference, { ...entry, authorized: entry.authorized + 1, approved: !declined })
+            bounded(ledger, memory)
             return {
-              reference: request.body.reference,
+              reference,
               approved: !declined,
-              authorizationCode: declined
-                ? null
-                : request.body.reference.replaceAll('-', '').slice(-6).toUpperCase(),
+              authorizationCode: declined ? null : reference.replaceAll('-', '').slice(-6).toUpperCase(),
               declineReason: declined ? 'insufficient_funds' : null,
             }
           }),
@@ -167,16 +216,48 @@ export function buildAcquirerSimulator(options: AcquirerSimulatorOptions): Fasti
       ),
   )
 
-  app.get<{ Params: { reference: string } }>('/v1/authorizations/:reference', async (request, reply) => {
-    const known = authorizations.get(request.params.reference)
-    if (known === undefined) return reply.code(404).send({ error: 'not_found' })
+  /** The authorization under `reference` (waiting for one in progress); undefined when none was made. */
+  async function authorizationOf(reference: string): Promise<AuthorizationResult | undefined> {
     try {
-      return await known
+      return await authorizations.get(reference)
     } catch {
-      // The first attempt failed, so nothing was authorized under this reference.
-      return reply.code(404).send({ error: 'not_found' })
+      // The first attempt failed before processing, so nothing was authorized under this reference.
+      return undefined
     }
+  }
+
+  app.get<{ Params: { reference: string } }>('/v1/authorizations/:reference', async (request, reply) => {
+    const known = await authorizationOf(request.params.reference)
+    if (known === undefined) return reply.code(404).send({ error: 'not_found' })
+    return answer('lookup', request, reply, async () => known)
   })
+
+  // A void releases the hold of an approval; it waits for an authorization in progress and is
+  // remembered in the ledger only, so a repeat answers the same and an unknown reference stays open.
+  app.post<{ Body: VoidRequest }>(
+    ACQUIRER_PATHS.void,
+    {
+      schema: {
+        body: {
+          type: 'object',
+          required: ['reference'],
+          additionalProperties: false,
+          properties: { reference: operationBody.properties.reference },
+        },
+      },
+    },
+    (request, reply) =>
+      answer('void', request, reply, async (): Promise<VoidResult> => {
+        await simulate('authorize', authLatency, 0, () => undefined)
+        const { reference } = request.body
+        const held = await authorizationOf(reference)
+        const entry = ledger.get(reference)
+        const voided = held?.approved === true
+        if (voided)
+          ledger.set(reference, { authorized: entry?.authorized ?? 0, approved: true, voided: true })
+        return { reference, voided }
+      }),
+  )
 
   // Settle and refund share their latency and error rate; only the decline and its wording differ.
   const settling = <T extends { reference: string }>(
@@ -189,7 +270,7 @@ export function buildAcquirerSimulator(options: AcquirerSimulatorOptions): Fasti
       path,
       { schema: { body: operationBody } },
       (request, reply) =>
-        answer(operation, reply, () =>
+        answer(operation, request, reply, () =>
           memory.once(request.body.reference, () =>
             simulate(operation, settleLatency, settleFailureRate, () => decide(request.body)),
           ),
@@ -212,6 +293,11 @@ export function buildAcquirerSimulator(options: AcquirerSimulatorOptions): Fasti
       await reply.code(401).send({ error: 'unauthorized' })
     }
   }
+  app.get(ACQUIRER_PATHS.ledger, { preHandler: guardAdmin }, async () => Object.fromEntries(ledger))
+  app.delete(ACQUIRER_PATHS.ledger, { preHandler: guardAdmin }, async () => {
+    ledger.clear()
+    return {}
+  })
   app.get(ACQUIRER_PATHS.mode, { preHandler: guardAdmin }, async () => ({ mode, slowExtraMs }))
   app.put<{ Body: { mode: AcquirerMode; slowExtraMs?: number } }>(
     ACQUIRER_PATHS.mode,
@@ -223,7 +309,7 @@ export function buildAcquirerSimulator(options: AcquirerSimulatorOptions): Fasti
           required: ['mode'],
           additionalProperties: false,
           properties: {
-            mode: { enum: ['normal', 'slow', 'failing', 'down'] },
+            mode: { enum: [...ACQUIRER_MODES] },
             slowExtraMs: { type: 'integer', minimum: 0, maximum: 600_000 },
           },
         },

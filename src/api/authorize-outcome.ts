@@ -1,5 +1,7 @@
 import type { Kysely } from 'kysely'
 import type { AuthorizationResult } from '../acquirer/protocol.ts'
+import { databaseNowMs } from '../db/clock.ts'
+import type { DialectName } from '../db/database.ts'
 import type { Database } from '../db/schema.ts'
 import { PayrailError } from '../domain/errors.ts'
 import type { PaymentStatus } from '../domain/payment.ts'
@@ -18,25 +20,57 @@ export interface AuthorizeAttempt {
   fingerprint: string
 }
 
+export interface OutcomeDeps {
+  db: Kysely<Database>
+  dialect: DialectName
+  afterCommit: CommitHandOff
+  now: () => number
+}
+
+/** The answer came after its attempt was abandoned (and its key released): nothing was written. */
+export interface LateAnswer {
+  late: true
+  /** The answer was an approval, now VOIDING: the caller voids it at the acquirer. */
+  mustVoid: boolean
+}
+
 /**
  * Writes the payment an acquirer answer decided, unless another process already did: then the
- * answer that process stored is returned. Shared by authorize and the recovery sweep.
+ * answer that process stored is returned. If the attempt was abandoned meanwhile, nothing is
+ * written and an approval is marked VOIDING (see `LateAnswer`). Shared by authorize and the
+ * recovery sweep.
  */
 export async function finalizeAttempt(
-  deps: { db: Kysely<Database>; afterCommit: CommitHandOff; now: () => number },
+  deps: OutcomeDeps,
   attempt: AuthorizeAttempt,
   result: AuthorizationResult,
   traceparent: string | undefined,
-): Promise<Outcome> {
+): Promise<Outcome | LateAnswer> {
   const now = deps.now()
   const written = await deps.db.transaction().execute(async (trx) => {
     const claimed = await trx
       .updateTable('authorization_attempts')
-      .set({ state: 'DONE', updated_at: now })
+      .set({ state: 'DONE', updated_at: databaseNowMs(deps.dialect) })
       .where('payment_id', '=', attempt.paymentId)
       .where('state', '=', 'PENDING')
       .executeTakeFirst()
-    if (Number(claimed.numUpdatedRows) === 0) return undefined
+    if (Number(claimed.numUpdatedRows) === 0) {
+      const abandoned = await trx
+        .updateTable('authorization_attempts')
+        // Due for the sweep at once: voids are safe to repeat, so racing the caller's own is harmless.
+        .set({
+          state: result.approved ? 'VOIDING' : 'ABANDONED',
+          next_check_at: 0,
+          failures: 0,
+          updated_at: databaseNowMs(deps.dialect),
+        })
+        .where('payment_id', '=', attempt.paymentId)
+        .where('state', '=', 'ABANDONED')
+        .executeTakeFirst()
+      if (Number(abandoned.numUpdatedRows) === 0) return undefined
+      const late: LateAnswer = { late: true, mustVoid: result.approved }
+      return late
+    }
     const status: PaymentStatus = result.approved ? 'AUTHORIZED' : 'AUTH_FAILED'
     const message = result.approved
       ? `approved (authorization code ${result.authorizationCode})`
@@ -84,6 +118,7 @@ export async function finalizeAttempt(
     await completeKey(trx, attempt.merchantId, attempt.idempotencyKey, response, now)
     return { response, records }
   })
+  if (written !== undefined && !('response' in written)) return written
   if (written === undefined) {
     const earlier = await answerForTakenKey(
       deps.db,
@@ -97,4 +132,23 @@ export async function finalizeAttempt(
   }
   deps.afterCommit.handOff(written.records)
   return { ...written.response, replayed: false }
+}
+
+/**
+ * Releases at the acquirer an approval that came after its attempt was abandoned, then marks
+ * the attempt VOIDED. A failure leaves it VOIDING, which the recovery sweep voids again (the
+ * acquirer's void is safe to repeat).
+ */
+export async function voidLateApproval(
+  deps: Pick<OutcomeDeps, 'db' | 'dialect'>,
+  acquirer: { voidAuthorization(reference: string): Promise<unknown> },
+  paymentId: string,
+): Promise<void> {
+  await acquirer.voidAuthorization(paymentId)
+  await deps.db
+    .updateTable('authorization_attempts')
+    .set({ state: 'VOIDED', updated_at: databaseNowMs(deps.dialect) })
+    .where('payment_id', '=', paymentId)
+    .where('state', '=', 'VOIDING')
+    .execute()
 }

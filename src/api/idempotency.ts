@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { Kysely, Transaction } from 'kysely'
+import { databaseNowMs } from '../db/clock.ts'
+import type { DialectName } from '../db/database.ts'
 import type { Database } from '../db/schema.ts'
 import { PayrailError } from '../domain/errors.ts'
 import type { PaymentView } from './views.ts'
@@ -127,21 +129,27 @@ export async function completeKey(
 
 /**
  * Abandons a still pending authorize attempt and releases its idempotency key, so that the
- * client may retry with the same key. Does nothing when the attempt was already finished.
+ * client may retry with the same key. Only for an attempt the acquirer is known not to hold.
+ * Does nothing (and answers false) when the attempt was already finished.
  */
-export async function abandonAttempt(db: Kysely<Database>, paymentId: string, now: number): Promise<void> {
-  await db.transaction().execute(async (trx) => {
+export async function abandonAttempt(
+  db: Kysely<Database>,
+  dialect: DialectName,
+  paymentId: string,
+): Promise<boolean> {
+  return db.transaction().execute(async (trx) => {
     const attempt = await trx
       .updateTable('authorization_attempts')
-      .set({ state: 'ABANDONED', updated_at: now })
+      .set({ state: 'ABANDONED', updated_at: databaseNowMs(dialect) })
       .where('payment_id', '=', paymentId)
       .where('state', '=', 'PENDING')
       .executeTakeFirst()
-    if (Number(attempt.numUpdatedRows) === 0) return
+    if (Number(attempt.numUpdatedRows) === 0) return false
     await trx
       .deleteFrom('idempotency_records')
       .where('payment_id', '=', paymentId)
       .where('state', '=', 'IN_PROGRESS')
       .execute()
+    return true
   })
 }

@@ -24,6 +24,12 @@ export function createApiMetrics(registry: Registry) {
     labelNames: ['resolution'] as const,
     registers: [registry],
   })
+  const recoveryFailures = new Counter({
+    name: 'payrail_authorize_recovery_failures_total',
+    help: 'Checks of one authorize attempt by the recovery sweep that failed and were backed off, by error code',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  })
   const breaker = createAcquirerBreakerGauge(registry, ['authorize', 'settle', 'refund'])
   const shed = new Counter({
     name: 'payrail_api_shed_total',
@@ -55,6 +61,7 @@ export function createApiMetrics(registry: Registry) {
   const observer: PaymentObserver = {
     outcome: (operation, outcome) => payments.inc({ operation, outcome }),
     recovered: (resolution) => recovered.inc({ resolution }),
+    recoveryFailed: (reason) => recoveryFailures.inc({ reason }),
   }
   return {
     observer,

@@ -1,16 +1,17 @@
 import type { Kysely, Selectable, Transaction } from 'kysely'
-import type { AuthorizationResult } from '../acquirer/protocol.ts'
+import type { AuthorizationResult, VoidResult } from '../acquirer/protocol.ts'
+import { databaseNowMs } from '../db/clock.ts'
 import type { DatabaseHandle, DialectName } from '../db/database.ts'
 import { isUniqueViolation } from '../db/errors.ts'
 import type { Database, PaymentTable } from '../db/schema.ts'
-import { hasErrorCode } from '../domain/errors.ts'
+import { hasErrorCode, PayrailError } from '../domain/errors.ts'
 import type { EventType } from '../domain/events.ts'
 import { newId } from '../domain/ids.ts'
 import { type PaymentStatus, planCapture, planRefund } from '../domain/payment.ts'
 import { ledgerEntriesOf } from '../ledger/entries.ts'
 import { type CommitHandOff, tableOnlyHandOff } from '../outbox/hand-off.ts'
 import { appendEvent, type OutboxRecord } from '../outbox/writer.ts'
-import { finalizeAttempt } from './authorize-outcome.ts'
+import { finalizeAttempt, voidLateApproval } from './authorize-outcome.ts'
 import {
   abandonAttempt,
   answerForTakenKey,
@@ -26,12 +27,15 @@ import { paymentView } from './views.ts'
 export interface AuthorizingAcquirer {
   authorize(request: { reference: string; amount: number; currency: string }): Promise<AuthorizationResult>
   lookupAuthorization(reference: string): Promise<AuthorizationResult | undefined>
+  voidAuthorization(reference: string): Promise<VoidResult>
 }
 
 /** Outcomes worth counting; the API's metrics implement it. */
 export interface PaymentObserver {
   outcome(operation: 'authorize' | 'capture' | 'refund', outcome: string): void
-  recovered(resolution: 'authorized' | 'declined' | 'abandoned'): void
+  recovered(resolution: 'authorized' | 'declined' | 'abandoned' | 'voided'): void
+  /** A sweep's check of one attempt failed (`reason`: a catalog code, lower case); it is backed off. */
+  recoveryFailed?(reason: string): void
 }
 
 export interface PaymentServiceOptions {
@@ -113,8 +117,9 @@ export class PaymentService {
             amount: command.amount,
             currency: command.currency,
             state: 'PENDING',
-            created_at: now,
-            updated_at: now,
+            // The database's clock: the recovery sweep judges the attempt's age by it.
+            created_at: databaseNowMs(this.#dialect),
+            updated_at: databaseNowMs(this.#dialect),
           })
           .execute()
       })
@@ -144,23 +149,38 @@ export class PaymentService {
       })
     } catch (error) {
       if (hasErrorCode(error, 'ACQUIRER_UNAVAILABLE')) {
-        // Nothing reached the acquirer: release the key so that the client can simply retry.
-        await abandonAttempt(this.#db, paymentId, this.#now())
+        // Proven not processed (not sent, breaker open, or the acquirer's "rejected before
+        // processing" answer): release the key so that the client can simply retry.
+        await abandonAttempt(this.#db, this.#dialect, paymentId)
         this.#observer?.outcome('authorize', 'acquirer_unavailable')
       } else {
-        // The acquirer may have approved: the attempt stays for the recovery sweep, and a retry
-        // with the same key answers 409 until it is resolved.
-        this.#observer?.outcome('authorize', 'acquirer_timeout')
+        // Anything else may have authorized (a timeout, a reset after sending, a bare 5xx, an
+        // unreadable answer): the attempt stays PENDING under its reference for the recovery
+        // sweep, and a retry with the same key answers 409 until the sweep has resolved it.
+        const code = (error as { code?: unknown }).code
+        this.#observer?.outcome('authorize', typeof code === 'string' ? code.toLowerCase() : 'error')
       }
       throw error
     }
     const attempt = { paymentId, ...command }
-    const outcome = await finalizeAttempt(
-      { db: this.#db, afterCommit: this.#afterCommit, now: this.#now },
-      attempt,
-      result,
-      command.traceparent,
-    )
+    const deps = { db: this.#db, dialect: this.#dialect, afterCommit: this.#afterCommit, now: this.#now }
+    const outcome = await finalizeAttempt(deps, attempt, result, command.traceparent)
+    if ('late' in outcome) {
+      // The sweep gave the attempt up while this call was out (the process stalled past every
+      // limit): its key is free again, so an approval must not stand.
+      this.#observer?.outcome('authorize', 'late_answer')
+      if (outcome.mustVoid) {
+        // A failed void leaves the attempt VOIDING, and the recovery sweep voids it again.
+        await voidLateApproval(deps, this.#acquirer, paymentId).catch(() =>
+          this.#observer?.outcome('authorize', 'void_deferred'),
+        )
+      }
+      throw new PayrailError(
+        'AUTHORIZATION_VOIDED',
+        `the acquirer answered after attempt ${paymentId} was given up${outcome.mustVoid ? '; its approval is voided' : ''}`,
+        { details: { paymentId } },
+      )
+    }
     this.#observer?.outcome('authorize', result.approved ? 'approved' : 'declined')
     return outcome
   }

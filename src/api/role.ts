@@ -63,7 +63,7 @@ export async function startApiRole(
   )
   metrics.admissionGauges(admission)
   const service = new PaymentService(writes)
-  const recovery = new AuthorizeRecovery(writes)
+  const recovery = new AuthorizeRecovery({ ...writes, acquirerTimeoutMs: config.ACQUIRER_AUTH_TIMEOUT_MS })
   const app = await buildApiServer({
     logger,
     registry,

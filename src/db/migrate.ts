@@ -7,7 +7,8 @@ import * as coreTables from './migrations/001-core-tables.ts'
 import * as attemptsAndTimeline from './migrations/002-authorization-attempts-and-timeline.ts'
 import * as relayBuckets from './migrations/003-relay-buckets-and-leases.ts'
 import * as postgresNotify from './migrations/004-postgres-outbox-notify.ts'
-import * as retentionIndexes from './migrations/005-retention-indexes.ts'
+import * as attemptChecks from './migrations/005-authorization-attempt-checks.ts'
+import * as retentionIndexes from './migrations/006-retention-indexes.ts'
 import type { Database } from './schema.ts'
 
 interface VersionedMigration {
@@ -21,7 +22,8 @@ const migrations: Record<string, VersionedMigration> = {
   '002-authorization-attempts-and-timeline': attemptsAndTimeline,
   '003-relay-buckets-and-leases': relayBuckets,
   '004-postgres-outbox-notify': postgresNotify,
-  '005-retention-indexes': retentionIndexes,
+  '005-authorization-attempt-checks': attemptChecks,
+  '006-retention-indexes': retentionIndexes,
 }
 
 class StaticProvider implements MigrationProvider {

@@ -4,7 +4,7 @@ import type { Database } from './schema.ts'
 
 /**
  * The api's and the workers' expiring tables. Each batch selects the oldest expired keys through
- * an index (migration 005-retention-indexes) and deletes exactly those, so that a batch stays small on a table of
+ * an index (migration 006-retention-indexes) and deletes exactly those, so that a batch stays small on a table of
  * any size and never races a row being written: only rows in a final state are touched.
  */
 
@@ -72,8 +72,8 @@ export function processedEventsRetention(db: Kysely<Database>, retentionMs: numb
   }
 }
 
-/** The states an authorization attempt ends in; a PENDING one is the recovery sweep's to resolve. */
-export const FINAL_ATTEMPT_STATES = ['DONE', 'ABANDONED'] as const
+/** The states an authorization attempt ends in; PENDING and VOIDING ones are the recovery sweep's to resolve. */
+export const FINAL_ATTEMPT_STATES = ['DONE', 'ABANDONED', 'VOIDED'] as const
 
 /** Resolved authorization attempts (AUTH_ATTEMPTS_RETENTION); the payment and its timeline stay. */
 export function authorizationAttemptsRetention(db: Kysely<Database>, retentionMs: number): RetentionTask {

@@ -1,4 +1,4 @@
-import type { Generated } from 'kysely'
+import type { ColumnType, Generated } from 'kysely'
 
 /**
  * Row types of every table, as Kysely sees them. Times are epoch milliseconds and amounts are
@@ -127,10 +127,19 @@ export interface AuthorizationAttemptTable {
   idempotency_key: string
   amount: number
   currency: string
-  /** PENDING until the payment is written (DONE) or the acquirer is known not to have it (ABANDONED). */
+  /**
+   * PENDING until the payment is written (DONE) or the acquirer is known not to have it
+   * (ABANDONED); an approval that surfaces after ABANDONED is VOIDING until the acquirer has
+   * released it (VOIDED).
+   */
   state: string
+  /** The database's clock (db/clock.ts), as are the sweep's columns below. */
   created_at: number
   updated_at: number
+  unknown_since: ColumnType<number | null, number | null | undefined, number | null>
+  next_check_at: ColumnType<number, number | undefined, number>
+  failures: ColumnType<number, number | undefined, number>
+  last_error: ColumnType<string | null, string | null | undefined, string | null>
 }
 
 export interface PaymentEventTable {

@@ -56,6 +56,18 @@ export const errorCatalog = {
   // Dependencies
   ACQUIRER_UNAVAILABLE: { status: 503, retryable: true, title: 'The card processor is unavailable' },
   ACQUIRER_TIMEOUT: { status: 503, retryable: true, title: 'The card processor did not answer in time' },
+  // Sent, but the answer was lost or unreadable: the processor may have acted on it.
+  ACQUIRER_OUTCOME_UNKNOWN: {
+    status: 503,
+    retryable: true,
+    title: "The card processor's answer was lost; the request may have been processed",
+  },
+  // An approval that came after its attempt was given up was released at the processor.
+  AUTHORIZATION_VOIDED: {
+    status: 503,
+    retryable: true,
+    title: 'The authorization came too late and was voided; retry with the same idempotency key',
+  },
   DEPENDENCY_MISSING: { status: 503, retryable: false, title: 'A required program is missing' },
   KAFKA_UNAVAILABLE: { status: 503, retryable: true, title: 'Kafka is unreachable' },
   KAFKA_BROKER_START_FAILED: { status: 500, retryable: false, title: 'The local Kafka broker did not start' },

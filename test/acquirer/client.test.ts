@@ -2,7 +2,13 @@ import assert from 'node:assert/strict'
 import { after, test } from 'node:test'
 import { AcquirerClient } from '../../src/acquirer/client.ts'
 import { hasErrorCode } from '../../src/domain/errors.ts'
-import { freePort, setAcquirerMode, startAcquirer } from '../helpers/processes.ts'
+import {
+  acquirerLedger,
+  freePort,
+  resetAcquirerLedger,
+  setAcquirerMode,
+  startAcquirer,
+} from '../helpers/processes.ts'
 
 const acquirer = await startAcquirer()
 after(() => acquirer.stop())
@@ -51,4 +57,67 @@ test('settle and refund answer the acquirer results; lookups of unknown referenc
   })
   assert.equal((await client.refund({ reference: 'ok-2', amount: 153, currency: 'USD' })).refunded, false)
   assert.equal(await client.lookupAuthorization('never-seen'), undefined)
+})
+
+const outcomeOf = (error: unknown) => (error as { details: { outcome: string } }).details.outcome
+
+test('every ambiguous answer of the real simulator is an unknown outcome, and it did authorize once', async (t) => {
+  const client = new AcquirerClient({ url: acquirer.url, authorizeTimeoutMs: 500, breakerThreshold: 100 })
+  t.after(() => client.close())
+  t.after(() => setAcquirerMode(acquirer.url, 'normal', 0))
+  await resetAcquirerLedger(acquirer.url)
+  const cases = [
+    ['error-after-processing', 'ACQUIRER_OUTCOME_UNKNOWN', /answered 500/],
+    ['reset-after-processing', 'ACQUIRER_OUTCOME_UNKNOWN', /failed after sending/],
+    ['malformed', 'ACQUIRER_OUTCOME_UNKNOWN', /breaks its schema \(\/approved/],
+  ] as const
+  for (const [mode, code, message] of cases) {
+    await setAcquirerMode(acquirer.url, mode)
+    await assert.rejects(
+      client.authorize({ reference: `amb-${mode}`, amount: 100, currency: 'USD' }),
+      (error: unknown) =>
+        hasErrorCode(error, code) && outcomeOf(error) === 'unknown' && message.test((error as Error).message),
+      mode,
+    )
+  }
+  // `"approved":"false"` is a string: it must not read as an approval, nor as a decline.
+  await assert.rejects(client.lookupAuthorization('amb-malformed'), /breaks its schema/)
+  await setAcquirerMode(acquirer.url, 'normal')
+  const ledger = await acquirerLedger(acquirer.url)
+  for (const [mode] of cases) {
+    assert.deepEqual(ledger[`amb-${mode}`], { authorized: 1, approved: true, voided: false }, mode)
+    assert.equal((await client.lookupAuthorization(`amb-${mode}`))?.approved, true, `${mode}: lookup`)
+  }
+})
+
+test('only the defined rejection proves nothing was done: down and failing are unavailable, not processed', async (t) => {
+  const client = new AcquirerClient({ url: acquirer.url, breakerThreshold: 100 })
+  t.after(() => client.close())
+  t.after(() => setAcquirerMode(acquirer.url, 'normal', 0))
+  await resetAcquirerLedger(acquirer.url)
+  for (const mode of ['down', 'failing']) {
+    await setAcquirerMode(acquirer.url, mode)
+    await assert.rejects(
+      client.authorize({ reference: `rej-${mode}`, amount: 100, currency: 'USD' }),
+      (error: unknown) => hasErrorCode(error, 'ACQUIRER_UNAVAILABLE') && outcomeOf(error) === 'not-processed',
+      mode,
+    )
+  }
+  assert.deepEqual(await acquirerLedger(acquirer.url), {}, 'nothing authorized')
+})
+
+test('a void releases an approval once; a reference never approved has nothing to void', async (t) => {
+  const client = new AcquirerClient({ url: acquirer.url })
+  t.after(() => client.close())
+  await resetAcquirerLedger(acquirer.url)
+  await client.authorize({ reference: 'v-1', amount: 100, currency: 'USD' })
+  assert.deepEqual(await client.voidAuthorization('v-1'), { reference: 'v-1', voided: true })
+  assert.deepEqual(await client.voidAuthorization('v-1'), { reference: 'v-1', voided: true }, 'repeatable')
+  assert.deepEqual(await client.voidAuthorization('v-none'), { reference: 'v-none', voided: false })
+  await client.authorize({ reference: 'v-2', amount: 151, currency: 'USD' })
+  assert.deepEqual(await client.voidAuthorization('v-2'), { reference: 'v-2', voided: false }, 'declined')
+  assert.deepEqual(await acquirerLedger(acquirer.url), {
+    'v-1': { authorized: 1, approved: true, voided: true },
+    'v-2': { authorized: 1, approved: false, voided: false },
+  })
 })

@@ -94,8 +94,8 @@ for (const dialect of dialects) {
       )
     })
 
-    test('an attempt the acquirer never saw is abandoned by the sweep and its key released', async (t) => {
-      const api = await startApi(t, dialect, acquirer.url)
+    test('an attempt the acquirer never saw is abandoned only after a second unknown, more than the acquirer timeout later', async (t) => {
+      const api = await startApi(t, dialect, acquirer.url, { authorizeTimeoutMs: 300 })
       if (api === undefined) return
       // What a process leaves behind when it dies after recording the attempt, before calling out.
       const now = Date.now() - 60_000
@@ -127,7 +127,27 @@ for (const dialect of dialects) {
         })
         .execute()
       assert.equal((await api.call('POST', '/api/payments/authorize', { body: body('lost-1') })).status, 409)
-      assert.deepEqual(await api.recovery.resolveStaleAttempts(30_000), { resolved: 1, pending: 0 })
+      assert.deepEqual(await api.recovery.resolveStaleAttempts(30_000), { resolved: 0, pending: 1 })
+      const first = await api.db
+        .selectFrom('authorization_attempts')
+        .select(['state', 'unknown_since', 'next_check_at'])
+        .executeTakeFirstOrThrow()
+      assert.equal(first.state, 'PENDING', 'one "unknown" is not enough')
+      assert.ok(first.unknown_since !== null && first.next_check_at > first.unknown_since + 300)
+      assert.equal((await api.call('POST', '/api/payments/authorize', { body: body('lost-1') })).status, 409)
+      assert.deepEqual(
+        await api.recovery.resolveStaleAttempts(30_000),
+        { resolved: 0, pending: 0 },
+        'not asked again within the acquirer timeout',
+      )
+      await until('the second lookup to abandon the attempt', async () => {
+        await api.recovery.resolveStaleAttempts(30_000)
+        const attempt = await api.db
+          .selectFrom('authorization_attempts')
+          .select('state')
+          .executeTakeFirstOrThrow()
+        return attempt.state === 'ABANDONED'
+      })
       const retry = await api.call('POST', '/api/payments/authorize', { body: body('lost-1') })
       assert.equal(retry.status, 201)
       assert.equal(retry.headers.get('idempotent-replayed'), null)

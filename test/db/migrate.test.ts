@@ -31,7 +31,8 @@ for (const dialect of dialects) {
       '002-authorization-attempts-and-timeline',
       '003-relay-buckets-and-leases',
       '004-postgres-outbox-notify',
-      '005-retention-indexes',
+      '005-authorization-attempt-checks',
+      '006-retention-indexes',
     ])
     const second = await migrateToLatest(handle.db, handle.dialect)
     assert.deepEqual(second.applied, [])
@@ -40,7 +41,8 @@ for (const dialect of dialects) {
       '002-authorization-attempts-and-timeline',
       '003-relay-buckets-and-leases',
       '004-postgres-outbox-notify',
-      '005-retention-indexes',
+      '005-authorization-attempt-checks',
+      '006-retention-indexes',
     ])
 
     const present = (await handle.db.introspection.getTables()).map((table) => table.name).sort()
@@ -146,7 +148,8 @@ for (const dialect of dialects) {
         '002-authorization-attempts-and-timeline',
         '003-relay-buckets-and-leases',
         '004-postgres-outbox-notify',
-        '005-retention-indexes',
+        '005-authorization-attempt-checks',
+        '006-retention-indexes',
       ],
     )
   })

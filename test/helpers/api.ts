@@ -8,7 +8,7 @@ import { createApiMetrics } from '../../src/api/metrics.ts'
 import { PaymentReads } from '../../src/api/payment-reads.ts'
 import { PaymentService } from '../../src/api/payment-service.ts'
 import { buildApiServer } from '../../src/api/server.ts'
-import type { DialectName } from '../../src/db/database.ts'
+import type { DatabaseHandle, DialectName } from '../../src/db/database.ts'
 import { issueApiKey } from '../../src/db/merchants.ts'
 import { migrateToLatest } from '../../src/db/migrate.ts'
 import type { Database } from '../../src/db/schema.ts'
@@ -30,6 +30,7 @@ export interface ApiFixture {
   url: string
   dialect: DialectName
   databaseUrl: string
+  database: DatabaseHandle
   db: Kysely<Database>
   service: PaymentService
   /** The authorize recovery sweep, run by hand (`resolveStaleAttempts`) in tests. */
@@ -50,6 +51,8 @@ export interface ApiFixture {
 export interface ApiFixtureOptions {
   authorizeTimeoutMs?: number
   breakerThreshold?: number
+  /** The recovery sweep's host clock (the service keeps Date.now), to show it is not used for age. */
+  recoveryNow?: () => number
 }
 
 /**
@@ -78,9 +81,10 @@ export async function startApi(
   const logger = createLogger({ role: 'api', format: 'json', level: 'info', stream: sink })
   const registry = createMetricsRegistry('api')
   const metrics = createApiMetrics(registry)
+  const authorizeTimeoutMs = options.authorizeTimeoutMs ?? 2000
   const acquirer = new AcquirerClient({
     url: acquirerUrl,
-    authorizeTimeoutMs: options.authorizeTimeoutMs ?? 2000,
+    authorizeTimeoutMs,
     breakerThreshold: options.breakerThreshold ?? 5,
     breakerHalfOpenAfterMs: 60_000,
   })
@@ -93,7 +97,11 @@ export async function startApi(
     afterCommit: { handOff: (records: OutboxRecord[]) => handedOff.push(...records) },
   }
   const service = new PaymentService(writes)
-  const recovery = new AuthorizeRecovery(writes)
+  const recovery = new AuthorizeRecovery({
+    ...writes,
+    acquirerTimeoutMs: authorizeTimeoutMs,
+    ...(options.recoveryNow ? { now: options.recoveryNow } : {}),
+  })
   const app = await buildApiServer({
     logger,
     registry,
@@ -150,6 +158,7 @@ export async function startApi(
     url,
     dialect,
     databaseUrl: database.url,
+    database: handle,
     db: handle.db,
     service,
     recovery,

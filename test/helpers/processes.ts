@@ -100,3 +100,18 @@ export async function setAcquirerMode(
   if (!response.ok)
     throw new Error(`could not set acquirer mode: ${response.status} ${await response.text()}`)
 }
+
+/** What the simulator process did per authorize reference since its ledger was last reset. */
+export async function acquirerLedger(
+  acquirerUrl: string,
+): Promise<Record<string, { authorized: number; approved: boolean; voided: boolean }>> {
+  const response = await fetch(`${acquirerUrl}/admin/authorizations`)
+  if (!response.ok) throw new Error(`could not read the acquirer ledger: ${response.status}`)
+  return (await response.json()) as Record<string, { authorized: number; approved: boolean; voided: boolean }>
+}
+
+/** Starts the simulator's per-reference count afresh (its remembered results stay). */
+export async function resetAcquirerLedger(acquirerUrl: string): Promise<void> {
+  const response = await fetch(`${acquirerUrl}/admin/authorizations`, { method: 'DELETE' })
+  if (!response.ok) throw new Error(`could not reset the acquirer ledger: ${response.status}`)
+}
