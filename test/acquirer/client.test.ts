@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { after, test } from 'node:test'
 import { AcquirerClient } from '../../src/acquirer/client.ts'
 import { hasErrorCode } from '../../src/domain/errors.ts'
-import { freePort, setAcquirerMode, startAcquirer } from '../helpers/processes.ts'
+import { freePort, setAcquirerMode, startAcquirer } from '../../support/processes.ts'
 
 const acquirer = await startAcquirer()
 after(() => acquirer.stop())

@@ -3,9 +3,9 @@ import { test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { issueApiKey } from '../../src/db/merchants.ts'
 import { migrateToLatest } from '../../src/db/migrate.ts'
+import { freePort, startAcquirer, startRole } from '../../support/processes.ts'
 import { dialects, throwawayDatabase } from '../helpers/databases.ts'
 import { outboxStateCounts } from '../helpers/outbox.ts'
-import { freePort, startAcquirer, startRole } from '../helpers/processes.ts'
 import { requireService } from '../helpers/services.ts'
 
 for (const dialect of dialects) {

@@ -3,8 +3,9 @@ import { test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { migrateToLatest } from '../../src/db/migrate.ts'
 import { PostgresWakeup } from '../../src/outbox/postgres-wakeup.ts'
+import { quietLogger } from '../../support/logger.ts'
 import { throwawayDatabase } from '../helpers/databases.ts'
-import { quietLogger, readTopic, seedEvents, startRelay, testTopic } from '../helpers/outbox.ts'
+import { readTopic, seedEvents, startRelay, testTopic } from '../helpers/outbox.ts'
 import { requireService } from '../helpers/services.ts'
 
 test('postgres: a commit to the outbox wakes an idle relay at once through LISTEN/NOTIFY', async (t) => {
