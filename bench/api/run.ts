@@ -10,7 +10,7 @@ import { openDatabase } from '../../src/db/database.ts'
 import { issueApiKey } from '../../src/db/merchants.ts'
 import { migrateToLatest } from '../../src/db/migrate.ts'
 import { createScratchDatabase, scratchServerOf } from '../../support/databases.ts'
-import { freePort, startAcquirer, startRole } from '../../test/helpers/processes.ts'
+import { freePort, startAcquirer, startRole } from '../../support/processes.ts'
 import { type LoadOptions, type LoadResult, runLoad } from '../lib/load.ts'
 
 const { values } = parseArgs({

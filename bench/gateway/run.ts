@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
-import { freePort, startRole } from '../../test/helpers/processes.ts'
+import { freePort, startRole } from '../../support/processes.ts'
 import { type LoadResult, runLoad } from '../lib/load.ts'
 
 const { values } = parseArgs({

@@ -17,7 +17,7 @@ import { openDatabase } from '../../src/db/database.ts'
 import { issueApiKey } from '../../src/db/merchants.ts'
 import { migrateToLatest } from '../../src/db/migrate.ts'
 import { createScratchDatabase, scratchServerOf } from '../../support/databases.ts'
-import { freePort, startAcquirer, startRole } from '../../test/helpers/processes.ts'
+import { freePort, startAcquirer, startRole } from '../../support/processes.ts'
 import { runLoad } from '../lib/load.ts'
 import { runOpenLoad } from '../lib/open-load.ts'
 

@@ -19,7 +19,7 @@ import { AcquirerClient } from '../../src/acquirer/client.ts'
 import { partitioner } from '../../src/kafka/partitioner.ts'
 import { createLogger } from '../../src/observability/logger.ts'
 import { KeyedConsumer } from '../../src/workers/consumer/index.ts'
-import { startAcquirer } from '../../test/helpers/processes.ts'
+import { startAcquirer } from '../../support/processes.ts'
 import { benchCluster } from '../lib/kafka.ts'
 
 const { values } = parseArgs({

@@ -17,8 +17,14 @@ export interface FieldAnnotations {
   secret?: boolean
 }
 
-/** A rule over several fields, checked once each field is valid on its own. */
+/**
+ * A rule over several fields, checked once each field it reads is valid on its own: those in
+ * `fields` when it names them (so that its problem is reported beside other fields' problems),
+ * else every field.
+ */
 export interface OptionRule<T> {
+  /** The fields `holds` reads; without it, the rule waits for every field to be valid. */
+  fields?: readonly (keyof T)[]
   holds: (options: T) => boolean
   /** Names every field involved, e.g. "OUTBOX_LEASE_MS must be at least 3 × KAFKA_DELIVERY_TIMEOUT_MS". */
   problem: (options: T) => string
@@ -40,11 +46,8 @@ function shownValue(value: unknown, annotations: FieldAnnotations = {}): string 
   return String(value)
 }
 
-/**
- * Every field of `value` that `schema` refuses, as `prefix + field=value: problem`, one per
- * field (the first reason), in the schema's field order.
- */
-export function fieldProblems(schema: TObject, value: Record<string, unknown>, prefix = ''): string[] {
+/** Every field of `value` that `schema` refuses, with its first reason, in the schema's field order. */
+function refusedFields(schema: TObject, value: Record<string, unknown>): Map<string, string> {
   const byField = new Map<string, string>()
   for (const error of Value.Errors(schema, value)) {
     const fields =
@@ -60,13 +63,34 @@ export function fieldProblems(schema: TObject, value: Record<string, unknown>, p
       byField.set(field, reason)
     }
   }
-  return Object.keys(schema.properties)
-    .filter((field) => byField.has(field))
-    .map((field) => {
-      const fieldSchema = schema.properties[field] as TSchema & FieldAnnotations
-      const shown = field in value ? shownValue(value[field], fieldSchema) : '(missing)'
-      return `${prefix}${field}=${shown}: ${byField.get(field)}`
-    })
+  const ordered = new Map<string, string>()
+  for (const field of Object.keys(schema.properties)) {
+    const reason = byField.get(field)
+    if (reason !== undefined) ordered.set(field, reason)
+  }
+  return ordered
+}
+
+/** `refused` as `prefix + field=value: problem`, one per field. */
+function describeRefused(
+  schema: TObject,
+  value: Record<string, unknown>,
+  refused: Map<string, string>,
+  prefix: string,
+): string[] {
+  return [...refused].map(([field, reason]) => {
+    const fieldSchema = schema.properties[field] as TSchema & FieldAnnotations
+    const shown = field in value ? shownValue(value[field], fieldSchema) : '(missing)'
+    return `${prefix}${field}=${shown}: ${reason}`
+  })
+}
+
+/**
+ * Every field of `value` that `schema` refuses, as `prefix + field=value: problem`, one per
+ * field (the first reason), in the schema's field order.
+ */
+export function fieldProblems(schema: TObject, value: Record<string, unknown>, prefix = ''): string[] {
+  return describeRefused(schema, value, refusedFields(schema, value), prefix)
 }
 
 /** `defaults` overlaid with every option that is not `undefined`. */
@@ -78,7 +102,8 @@ export function withDefaults<T extends object>(defaults: T, options: Partial<T>)
 
 /**
  * A component's options with its defaults applied, checked field by field against `schema` and
- * then against `rules`; throws CONFIG_INVALID naming every problem as `component.field=value`.
+ * against each rule whose fields are valid (see `OptionRule.fields`); throws CONFIG_INVALID
+ * naming every problem, a field's as `component.field=value`.
  */
 export function resolveOptions<T extends object>(
   component: string,
@@ -88,10 +113,13 @@ export function resolveOptions<T extends object>(
   rules: readonly OptionRule<T>[] = [],
 ): T {
   const resolved = withDefaults(defaults, options)
-  const problems = fieldProblems(schema, resolved as Record<string, unknown>, `${component}.`)
-  if (problems.length === 0) {
-    for (const rule of rules)
-      if (!rule.holds(resolved)) problems.push(`${component}: ${rule.problem(resolved)}`)
+  const value = resolved as Record<string, unknown>
+  const refused = refusedFields(schema, value)
+  const problems = describeRefused(schema, value, refused, `${component}.`)
+  for (const rule of rules) {
+    const reads = rule.fields?.map(String) ?? Object.keys(schema.properties)
+    if (reads.every((field) => !refused.has(field)) && !rule.holds(resolved))
+      problems.push(`${component}: ${rule.problem(resolved)}`)
   }
   if (problems.length > 0) {
     throw new PayrailError('CONFIG_INVALID', `invalid ${component} options: ${problems.join('; ')}`)
@@ -102,6 +130,16 @@ export function resolveOptions<T extends object>(
 /** A whole number field from `min` to `max`, with payrail's wording. */
 export function wholeNumber(min: number, max = Number.MAX_SAFE_INTEGER) {
   return Type.Integer({ minimum: min, maximum: max, problem: `must be a whole number from ${min} to ${max}` })
+}
+
+/** A string field with at least one character besides white space. */
+export function nonEmptyText() {
+  return Type.String({ pattern: '\\S', problem: 'must be a non-empty string' })
+}
+
+/** A function field (its parameters are not checked). */
+export function callable() {
+  return Type.Function([], Type.Unknown(), { problem: 'must be a function' })
 }
 
 /** A fraction field from 0 to 1. */

@@ -8,7 +8,7 @@ import {
   resetAcquirerLedger,
   setAcquirerMode,
   startAcquirer,
-} from '../helpers/processes.ts'
+} from '../../support/processes.ts'
 
 const acquirer = await startAcquirer()
 after(() => acquirer.stop())

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
 import { after, beforeEach, describe, test } from 'node:test'
 import { requestFingerprint } from '../../src/api/idempotency.ts'
+import { setAcquirerMode, startAcquirer } from '../../support/processes.ts'
 import { ADMIN_TOKEN, startApi } from '../helpers/api.ts'
 import { dialects } from '../helpers/databases.ts'
-import { setAcquirerMode, startAcquirer } from '../helpers/processes.ts'
 import { until } from '../helpers/until.ts'
 
 const acquirer = await startAcquirer()

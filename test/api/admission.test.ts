@@ -4,7 +4,7 @@ import { Admission, registerAdmission } from '../../src/api/admission.ts'
 import { hasErrorCode } from '../../src/domain/errors.ts'
 import { registerProblemHandlers } from '../../src/http/problem.ts'
 import { createRoleServer } from '../../src/observability/server.ts'
-import { quietLogger } from '../helpers/outbox.ts'
+import { quietLogger } from '../../support/logger.ts'
 import { until } from '../helpers/until.ts'
 
 /** An app whose /work requests hold their slot until `release()`, behind `admission`. */

@@ -1,8 +1,13 @@
 import assert from 'node:assert/strict'
 import { after, beforeEach, describe, test } from 'node:test'
+import {
+  acquirerLedger,
+  resetAcquirerLedger,
+  setAcquirerMode,
+  startAcquirer,
+} from '../../support/processes.ts'
 import { startApi } from '../helpers/api.ts'
 import { dialects } from '../helpers/databases.ts'
-import { acquirerLedger, resetAcquirerLedger, setAcquirerMode, startAcquirer } from '../helpers/processes.ts'
 import { until } from '../helpers/until.ts'
 
 // The real simulator process in each mode that leaves the outcome of an authorize unknown: it

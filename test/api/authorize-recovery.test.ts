@@ -5,9 +5,9 @@ import { AuthorizeRecovery } from '../../src/api/authorize-recovery.ts'
 import { requestFingerprint } from '../../src/api/idempotency.ts'
 import { type AuthorizingAcquirer, PaymentService } from '../../src/api/payment-service.ts'
 import { hasErrorCode, PayrailError } from '../../src/domain/errors.ts'
+import { setAcquirerMode, startAcquirer } from '../../support/processes.ts'
 import { startApi } from '../helpers/api.ts'
 import { dialects } from '../helpers/databases.ts'
-import { setAcquirerMode, startAcquirer } from '../helpers/processes.ts'
 import { until } from '../helpers/until.ts'
 
 // The sweep's own rules, with a scripted acquirer where the real simulator cannot produce the

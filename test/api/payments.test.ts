@@ -2,9 +2,9 @@ import assert from 'node:assert/strict'
 import { after, describe, test } from 'node:test'
 import { sql } from 'kysely'
 import { OutboxStore } from '../../src/outbox/store.ts'
+import { startAcquirer } from '../../support/processes.ts'
 import { ADMIN_TOKEN, type HttpResult, markCaptured, startApi } from '../helpers/api.ts'
 import { dialects } from '../helpers/databases.ts'
-import { startAcquirer } from '../helpers/processes.ts'
 
 const acquirer = await startAcquirer()
 after(() => acquirer.stop())

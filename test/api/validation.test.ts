@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { after, test } from 'node:test'
+import { startAcquirer } from '../../support/processes.ts'
 import { startApi } from '../helpers/api.ts'
 import { dialects } from '../helpers/databases.ts'
-import { startAcquirer } from '../helpers/processes.ts'
 
 const acquirer = await startAcquirer()
 after(() => acquirer.stop())

@@ -4,8 +4,8 @@ import { join } from 'node:path'
 import { test } from 'node:test'
 import { ROOT } from '../../src/cli/context.ts'
 import { migrateToLatest } from '../../src/db/migrate.ts'
+import { freePort } from '../../support/processes.ts'
 import { throwawayDatabase } from '../helpers/databases.ts'
-import { freePort } from '../helpers/processes.ts'
 
 /** Runs `payrail <args>` with its standard output closed by the reader at once, as `| head -0` would. */
 function withClosedOutput(args: string[], env: NodeJS.ProcessEnv = {}) {

@@ -7,8 +7,8 @@ import {
   idempotencyRetention,
   processedEventsRetention,
 } from '../../src/db/retention-tasks.ts'
+import { quietLogger } from '../../support/logger.ts'
 import { dialects, throwawayDatabase } from '../helpers/databases.ts'
-import { quietLogger } from '../helpers/outbox.ts'
 
 const HOUR = 3_600_000
 

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict'
 import { after, test } from 'node:test'
 import { issueApiKey } from '../../src/db/merchants.ts'
 import { migrateToLatest } from '../../src/db/migrate.ts'
+import { freePort, setAcquirerMode, startAcquirer, startRole } from '../../support/processes.ts'
 import { dialects, throwawayDatabase } from '../helpers/databases.ts'
-import { freePort, setAcquirerMode, startAcquirer, startRole } from '../helpers/processes.ts'
 import { until } from '../helpers/until.ts'
 
 const acquirer = await startAcquirer()

@@ -10,6 +10,7 @@ import { migrateToLatest } from '../../src/db/migrate.ts'
 import type { Database } from '../../src/db/schema.ts'
 import { createAdmin } from '../../src/kafka/connection.ts'
 import { startBroker, stopBroker } from '../../src/kafka/local-broker/broker.ts'
+import { freePort, type RoleProcess, startRole } from '../../support/processes.ts'
 import { dialects, throwawayDatabase } from '../helpers/databases.ts'
 import {
   firstDeliveries,
@@ -19,7 +20,6 @@ import {
   seedEvents,
   testTopic,
 } from '../helpers/outbox.ts'
-import { freePort, type RoleProcess, startRole } from '../helpers/processes.ts'
 import { requireService } from '../helpers/services.ts'
 import { until } from '../helpers/until.ts'
 

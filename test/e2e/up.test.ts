@@ -8,8 +8,8 @@ import { test } from 'node:test'
 import { ROOT } from '../../src/cli/context.ts'
 import { openDatabase } from '../../src/db/database.ts'
 import { createAdmin } from '../../src/kafka/connection.ts'
+import { freePort } from '../../support/processes.ts'
 import { outboxRows } from '../helpers/outbox.ts'
-import { freePort } from '../helpers/processes.ts'
 import { requireService } from '../helpers/services.ts'
 
 test('payrail up prepares database and topics, runs the roles, prints a working demo key, and stops it all on SIGTERM', async (t) => {

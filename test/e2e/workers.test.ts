@@ -6,17 +6,17 @@ import type { Kysely } from 'kysely'
 import { issueApiKey } from '../../src/db/merchants.ts'
 import { migrateToLatest } from '../../src/db/migrate.ts'
 import type { Database } from '../../src/db/schema.ts'
-import { runCli } from '../helpers/cli.ts'
-import { dialects, type ThrowawayDatabase, throwawayDatabase } from '../helpers/databases.ts'
-import { privateBroker } from '../helpers/kafka.ts'
-import { readTopic, readTopicToEnd } from '../helpers/outbox.ts'
 import {
   freePort,
   type RoleProcess,
   setAcquirerMode,
   startAcquirer,
   startRole,
-} from '../helpers/processes.ts'
+} from '../../support/processes.ts'
+import { runCli } from '../helpers/cli.ts'
+import { dialects, type ThrowawayDatabase, throwawayDatabase } from '../helpers/databases.ts'
+import { privateBroker } from '../helpers/kafka.ts'
+import { readTopic, readTopicToEnd } from '../helpers/outbox.ts'
 import { requireService } from '../helpers/services.ts'
 import { until } from '../helpers/until.ts'
 

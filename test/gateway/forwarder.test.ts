@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { type TestContext, test } from 'node:test'
+import { freePort } from '../../support/processes.ts'
 import {
   sample,
   startBlackhole,
@@ -7,7 +8,6 @@ import {
   startUpstream,
   type UpstreamHandler,
 } from '../helpers/gateway.ts'
-import { freePort } from '../helpers/processes.ts'
 import { until } from '../helpers/until.ts'
 
 interface Problem {

@@ -3,8 +3,8 @@ import { type TestContext, test } from 'node:test'
 import { HealthChecker } from '../../src/gateway/health.ts'
 import type { Upstream } from '../../src/gateway/upstream.ts'
 import { UpstreamPool } from '../../src/gateway/upstream-pool.ts'
+import { freePort } from '../../support/processes.ts'
 import { startBlackhole, startUpstream } from '../helpers/gateway.ts'
-import { freePort } from '../helpers/processes.ts'
 
 function checked(t: TestContext, urls: string[], timeoutMs = 200) {
   const pool = new UpstreamPool({ name: 'api', urls })

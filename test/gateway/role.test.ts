@@ -3,8 +3,8 @@ import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { ROOT } from '../../src/cli/context.ts'
+import { freePort, startRole } from '../../support/processes.ts'
 import { startUpstream } from '../helpers/gateway.ts'
-import { freePort, startRole } from '../helpers/processes.ts'
 
 test('payrail gateway runs as its own process, forwards to GATEWAY_UPSTREAM_API and stops cleanly on SIGTERM', async (t) => {
   const upstream = await startUpstream(t)

@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type TestContext, test } from 'node:test'
 import { Redis } from 'ioredis'
+import { freePort } from '../../support/processes.ts'
 import { sample, startTestGateway, startUpstream } from '../helpers/gateway.ts'
-import { freePort } from '../helpers/processes.ts'
 import { requireService } from '../helpers/services.ts'
 
 /** A raw HTTP/1.1 request, so that a test can send headers fetch refuses to (Connection, TE, Upgrade…). */

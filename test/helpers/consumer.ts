@@ -4,7 +4,8 @@ import { Producer, stringSerializers } from '@platformatic/kafka'
 import { createAdmin } from '../../src/kafka/connection.ts'
 import { partitioner } from '../../src/kafka/partitioner.ts'
 import { KeyedConsumer, type KeyedConsumerOptions } from '../../src/workers/consumer/index.ts'
-import { quietLogger, testTopic } from './outbox.ts'
+import { quietLogger } from '../../support/logger.ts'
+import { testTopic } from './outbox.ts'
 import { requireService } from './services.ts'
 
 export interface TestRecord {

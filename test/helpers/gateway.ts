@@ -8,7 +8,7 @@ import { Worker } from 'node:worker_threads'
 import { loadConfig } from '../../src/config/load.ts'
 import { startGatewayRole } from '../../src/gateway/role.ts'
 import { createLogger } from '../../src/observability/logger.ts'
-import { freePort } from './processes.ts'
+import { freePort } from '../../support/processes.ts'
 
 export interface SeenRequest {
   method: string

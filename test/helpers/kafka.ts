@@ -4,8 +4,8 @@ import { join } from 'node:path'
 import { ROOT } from '../../src/cli/context.ts'
 import { startBroker, stopBroker } from '../../src/kafka/local-broker/broker.ts'
 import { ensureTopicsOn } from '../../src/kafka/topics.ts'
+import { freePort } from '../../support/processes.ts'
 import type { ThrowawayDatabase } from './databases.ts'
-import { freePort } from './processes.ts'
 
 /**
  * A Kafka broker of this test's own, with the topics of DESIGN.md and nothing in them, so that

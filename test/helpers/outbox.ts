@@ -1,11 +1,9 @@
 import { randomBytes } from 'node:crypto'
-import { Writable } from 'node:stream'
 import type { TestContext } from 'node:test'
 import { Consumer, type Message, stringDeserializers } from '@platformatic/kafka'
 import type { Insertable, Kysely } from 'kysely'
 import type { Database, OutboxEventTable } from '../../src/db/schema.ts'
 import { createAdmin } from '../../src/kafka/connection.ts'
-import { createLogger } from '../../src/observability/logger.ts'
 import { bucketOf } from '../../src/outbox/buckets.ts'
 import { LeaseManager } from '../../src/outbox/leases.ts'
 import { KafkaPublisher } from '../../src/outbox/publisher.ts'
@@ -14,6 +12,8 @@ import type { RelayObserver } from '../../src/outbox/relay-observer.ts'
 import type { RelayOptions } from '../../src/outbox/relay-options.ts'
 import { OutboxStore } from '../../src/outbox/store.ts'
 import { appendEvent } from '../../src/outbox/writer.ts'
+import { quietLogger } from '../../support/logger.ts'
+import { authorizedPayment } from '../../support/payments.ts'
 import type { ThrowawayDatabase } from './databases.ts'
 
 /** A topic for one test, deleted when it ends. */
@@ -55,22 +55,6 @@ export interface SeedOptions {
   topic: string
   /** Bytes of padding in the data of the event at (payment index, sequence), to make the broker refuse it. */
   padding?: (payment: number, sequence: number) => number
-}
-
-/** A payments row in AUTHORIZED, for outbox tests and benchmarks that need events of real payments. */
-export function authorizedPayment(id: string, merchantId: string, amount: number, now: number) {
-  return {
-    id,
-    merchant_id: merchantId,
-    idempotency_key: id,
-    status: 'AUTHORIZED',
-    amount,
-    currency: 'KRW',
-    acquirer_reference: null,
-    message: null,
-    created_at: now,
-    updated_at: now,
-  }
 }
 
 /** Payments with events written by the real outbox writer, pointed at the test's topic. */
@@ -235,20 +219,6 @@ export function outOfOrder(records: ConsumedRecord[]): string[] {
     last.set(record.key, Math.max(previous, record.sequence))
   }
   return problems
-}
-
-export function quietLogger() {
-  return createLogger({
-    role: 'relay',
-    format: 'json',
-    level: 'warn',
-    stream: new Writable({
-      write(_chunk, _encoding, done) {
-        if (process.env.DEBUG_RELAY) process.stderr.write(_chunk)
-        done()
-      },
-    }),
-  })
 }
 
 /** A relay in this process over the real store, leases and Kafka publisher; stopped when the test ends. */

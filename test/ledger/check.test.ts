@@ -5,8 +5,8 @@ import type { Kysely } from 'kysely'
 import { migrateToLatest } from '../../src/db/migrate.ts'
 import type { Database } from '../../src/db/schema.ts'
 import { checkLedger, ledgerIsClean } from '../../src/ledger/check.ts'
+import { authorizedPayment } from '../../support/payments.ts'
 import { dialects, throwawayDatabase } from '../helpers/databases.ts'
-import { authorizedPayment } from '../helpers/outbox.ts'
 
 /** A captured payment of `amount` with its PAYMENT_CAPTURED event in the timeline; returns the event id. */
 async function captured(db: Kysely<Database>, paymentId: string, amount: number, currency = 'KRW') {

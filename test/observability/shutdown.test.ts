@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { shutdownInOrder } from '../../src/observability/shutdown.ts'
-import { quietLogger } from '../helpers/outbox.ts'
+import { quietLogger } from '../../support/logger.ts'
 
 test('every shutdown step runs in order even when one fails, and the failure is reported by name', async () => {
   const ran: string[] = []

@@ -4,8 +4,9 @@ import { migrateToLatest } from '../../src/db/migrate.ts'
 import { RetentionSweeper } from '../../src/db/retention.ts'
 import { outboxRetention } from '../../src/outbox/cleanup.ts'
 import { OutboxStore } from '../../src/outbox/store.ts'
+import { quietLogger } from '../../support/logger.ts'
 import { dialects, throwawayDatabase } from '../helpers/databases.ts'
-import { type FixtureRow, insertOutboxRows, type OutboxState, quietLogger } from '../helpers/outbox.ts'
+import { type FixtureRow, insertOutboxRows, type OutboxState } from '../helpers/outbox.ts'
 
 for (const dialect of dialects) {
   test(`${dialect}: cleanup deletes published rows past retention in batches, and no row still in a queue`, async (t) => {

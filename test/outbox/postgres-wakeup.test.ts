@@ -2,15 +2,9 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { migrateToLatest } from '../../src/db/migrate.ts'
 import { PostgresWakeup } from '../../src/outbox/postgres-wakeup.ts'
+import { quietLogger } from '../../support/logger.ts'
 import { throwawayDatabase } from '../helpers/databases.ts'
-import {
-  quietLogger,
-  readTopic,
-  seedEvents,
-  silentRelayObserver,
-  startRelay,
-  testTopic,
-} from '../helpers/outbox.ts'
+import { readTopic, seedEvents, silentRelayObserver, startRelay, testTopic } from '../helpers/outbox.ts'
 import { requireService } from '../helpers/services.ts'
 import { until } from '../helpers/until.ts'
 

@@ -5,7 +5,7 @@ import type { Database } from '../../src/db/schema.ts'
 import { LeaseManager } from '../../src/outbox/leases.ts'
 import { OutboxRelay } from '../../src/outbox/relay.ts'
 import { OutboxStore } from '../../src/outbox/store.ts'
-import { quietLogger } from '../helpers/outbox.ts'
+import { quietLogger } from '../../support/logger.ts'
 
 // Options are checked in the constructor, before the database is ever used.
 const db = {} as Kysely<Database>

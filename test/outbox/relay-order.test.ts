@@ -7,8 +7,8 @@ import { bucketOf } from '../../src/outbox/buckets.ts'
 import { LeaseManager } from '../../src/outbox/leases.ts'
 import { OutboxRelay } from '../../src/outbox/relay.ts'
 import { OutboxStore, type PendingEvent } from '../../src/outbox/store.ts'
+import { quietLogger } from '../../support/logger.ts'
 import { throwawayDatabase } from '../helpers/databases.ts'
-import { quietLogger } from '../helpers/outbox.ts'
 import { until } from '../helpers/until.ts'
 
 function row(id: number, paymentId: string, sequence: number) {

@@ -7,7 +7,7 @@ import { hasErrorCode } from '../../src/domain/errors.ts'
 import { backoff } from '../../src/runtime/backoff.ts'
 import { BREAKER_GAUGE_VALUE, breakerStateOf } from '../../src/runtime/breaker.ts'
 import { withDeadline } from '../../src/runtime/deadline.ts'
-import { resolveOptions, wholeNumber, withDefaults } from '../../src/runtime/options.ts'
+import { type OptionRule, resolveOptions, wholeNumber, withDefaults } from '../../src/runtime/options.ts'
 
 const schema = Type.Object({
   size: wholeNumber(1, 10),
@@ -45,6 +45,40 @@ test('options: rules run once the fields are valid, and name the fields', () => 
     /thing: size must exceed name length/,
   )
   assert.equal(resolveOptions('thing', schema, defaults, { size: 4, name: 'abc' }, rules).size, 4)
+})
+
+test('options: a rule that names its fields runs beside other problems once those fields are valid', () => {
+  const rules: OptionRule<typeof defaults>[] = [
+    {
+      fields: ['size', 'name'],
+      holds: (o) => o.size > o.name.length,
+      problem: () => 'size must exceed name length',
+    },
+    // Names no fields: waits for every field to be valid.
+    { holds: () => false, problem: () => 'the unnamed rule' },
+  ]
+  assert.throws(
+    () => resolveOptions('thing', schema, defaults, { size: 2, name: 'abc', token: 'short' }, rules),
+    (error: unknown) => {
+      const message = (error as Error).message
+      assert.ok(hasErrorCode(error, 'CONFIG_INVALID'))
+      assert.match(
+        message,
+        /thing\.token=\(hidden\): must be at least 8 characters; thing: size must exceed name length$/,
+      )
+      assert.doesNotMatch(message, /the unnamed rule/)
+      return true
+    },
+  )
+  // One of its fields is bad: the rule is not run on it.
+  assert.throws(
+    () => resolveOptions('thing', schema, defaults, { size: 0, name: 'abc' }, rules),
+    (error: unknown) => {
+      assert.doesNotMatch((error as Error).message, /size must exceed|the unnamed rule/)
+      return true
+    },
+  )
+  assert.throws(() => resolveOptions('thing', schema, defaults, {}, rules), /thing: the unnamed rule$/)
 })
 
 test('a component refuses bad options at construction: the acquirer client', () => {

@@ -11,9 +11,9 @@ import { appendEvent } from '../../src/outbox/writer.ts'
 import { LedgerHandler } from '../../src/workers/ledger.ts'
 import { RefundHandler } from '../../src/workers/refund.ts'
 import { SettlementHandler } from '../../src/workers/settlement.ts'
+import { authorizedPayment } from '../../support/payments.ts'
+import { setAcquirerMode, startAcquirer } from '../../support/processes.ts'
 import { dialects, throwawayDatabase } from '../helpers/databases.ts'
-import { authorizedPayment } from '../helpers/outbox.ts'
-import { setAcquirerMode, startAcquirer } from '../helpers/processes.ts'
 
 /** Moves a payment to `status` with its event, as the API does, and returns the event's envelope. */
 async function request(

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { ensureTopicsOn, TOPICS, topicRetentionsOn } from '../../src/kafka/topics.ts'
+import { freePort } from '../../support/processes.ts'
 import { runCli } from '../helpers/cli.ts'
 import { throwawayDatabase } from '../helpers/databases.ts'
-import { freePort } from '../helpers/processes.ts'
 import { requireService } from '../helpers/services.ts'
 
 const DAY = 86_400_000

@@ -1,9 +1,15 @@
+import { Type } from 'typebox'
 import type { Config } from '../../config/load.ts'
-import { PayrailError } from '../../domain/errors.ts'
 import { bootstrapBrokers } from '../../kafka/connection.ts'
 import { TOPICS } from '../../kafka/topics.ts'
 import type { Logger } from '../../observability/logger.ts'
-import { withDefaults } from '../../runtime/options.ts'
+import {
+  callable,
+  nonEmptyText,
+  type OptionRule,
+  resolveOptions,
+  wholeNumber,
+} from '../../runtime/options.ts'
 import type { DeadLetterSink } from './dead-letter.ts'
 import { defaultIsOutage } from './failure-policy.ts'
 import { type ConsumerObserver, noopObserver } from './observer.ts'
@@ -97,8 +103,11 @@ export function consumerOptionsFromConfig(
   }
 }
 
+/** The options without a default (`name` defaults to `groupId`). */
+type RequiredConsumerOption = 'brokers' | 'groupId' | 'topics' | 'handler' | 'logger' | 'name'
+
 /** The defaults of every option that has one (besides `name`, which defaults to `groupId`). */
-export const defaultConsumerOptions = {
+export const defaultKeyedConsumerOptions: Omit<ResolvedConsumerOptions, RequiredConsumerOption> = {
   clientId: 'payrail',
   observer: noopObserver,
   concurrency: 256,
@@ -122,85 +131,101 @@ export const defaultConsumerOptions = {
   lagIntervalMs: 10_000,
   restartDelayMs: 1000,
   random: Math.random,
-} as const satisfies Partial<ResolvedConsumerOptions>
+}
+
+/** An object field that has the method `method`. */
+function withMethod(method: string, problem: string) {
+  return Type.Refine(
+    Type.Unknown({ problem }),
+    (value) => typeof (value as Record<string, unknown> | null | undefined)?.[method] === 'function',
+    () => problem,
+  )
+}
+
+const hostPort = Type.String({ pattern: '^[^\\s,:]+:\\d+$' })
+
+const schema = Type.Object({
+  brokers: Type.Array(hostPort, { minItems: 1, problem: 'must be a non-empty list of host:port' }),
+  groupId: nonEmptyText(),
+  topics: Type.Array(nonEmptyText(), { minItems: 1, problem: 'must be a non-empty list of topic names' }),
+  handler: callable(),
+  logger: withMethod('child', 'must be a pino logger'),
+  name: nonEmptyText(),
+  clientId: nonEmptyText(),
+  // Not checked: any object with the observer's methods.
+  observer: Type.Unknown(),
+  concurrency: wholeNumber(1),
+  maxAttempts: wholeNumber(1),
+  retryDelayMs: wholeNumber(0),
+  retryMaxDelayMs: wholeNumber(0),
+  outageDelayMs: wholeNumber(1),
+  outageMaxDelayMs: wholeNumber(1),
+  isOutage: callable(),
+  deadLetterTopic: nonEmptyText(),
+  deadLetterSink: Type.Optional(withMethod('send', 'must have a send method')),
+  startFrom: Type.Union([Type.Literal('earliest'), Type.Literal('latest')], {
+    problem: 'must be earliest or latest',
+  }),
+  commitIntervalMs: wholeNumber(10),
+  closeTimeoutMs: wholeNumber(0),
+  revokeTimeoutMs: wholeNumber(0),
+  sessionTimeoutMs: wholeNumber(1),
+  rebalanceTimeoutMs: wholeNumber(1),
+  heartbeatIntervalMs: wholeNumber(1),
+  fetchMaxWaitMs: wholeNumber(0),
+  fetchMaxBytes: wholeNumber(1024),
+  lagIntervalMs: wholeNumber(100),
+  restartDelayMs: wholeNumber(1),
+  random: callable(),
+})
+
+// Each rule names the fields it reads, so that it is checked beside the other fields' problems.
+const rules: OptionRule<ResolvedConsumerOptions>[] = [
+  {
+    fields: ['retryDelayMs', 'retryMaxDelayMs'],
+    holds: (o) => o.retryDelayMs <= o.retryMaxDelayMs,
+    problem: (o) => `retryDelayMs (${o.retryDelayMs}) must not exceed retryMaxDelayMs (${o.retryMaxDelayMs})`,
+  },
+  {
+    fields: ['outageDelayMs', 'outageMaxDelayMs'],
+    holds: (o) => o.outageDelayMs <= o.outageMaxDelayMs,
+    problem: (o) =>
+      `outageDelayMs (${o.outageDelayMs}) must not exceed outageMaxDelayMs (${o.outageMaxDelayMs})`,
+  },
+  {
+    // While a rebalance waits for the revoked partitions' records and their commit (up to
+    // COMMIT_TIMEOUT_MS), this member sends no heartbeat: the group must not forget it meanwhile.
+    fields: ['revokeTimeoutMs', 'sessionTimeoutMs'],
+    holds: (o) => o.revokeTimeoutMs + COMMIT_TIMEOUT_MS <= o.sessionTimeoutMs,
+    problem: (o) =>
+      `revokeTimeoutMs (${o.revokeTimeoutMs}) plus ${COMMIT_TIMEOUT_MS} ms (the commit) must not exceed sessionTimeoutMs (${o.sessionTimeoutMs})`,
+  },
+  {
+    fields: ['sessionTimeoutMs', 'rebalanceTimeoutMs'],
+    holds: (o) => o.sessionTimeoutMs <= o.rebalanceTimeoutMs,
+    problem: (o) =>
+      `rebalanceTimeoutMs (${o.rebalanceTimeoutMs}) must be at least sessionTimeoutMs (${o.sessionTimeoutMs})`,
+  },
+  {
+    fields: ['heartbeatIntervalMs', 'sessionTimeoutMs'],
+    holds: (o) => o.heartbeatIntervalMs < o.sessionTimeoutMs,
+    problem: (o) =>
+      `heartbeatIntervalMs (${o.heartbeatIntervalMs}) must be below sessionTimeoutMs (${o.sessionTimeoutMs})`,
+  },
+]
 
 /** Applies the defaults and checks every option; throws CONFIG_INVALID naming each bad one. */
 export function resolveConsumerOptions(options: KeyedConsumerOptions): ResolvedConsumerOptions {
-  // The required options have no default; a missing one is named below. `name` defaults to the group.
-  const defaults = { ...defaultConsumerOptions, name: options.groupId } as ResolvedConsumerOptions
-  const resolved = withDefaults(defaults, options)
-
-  const problems: string[] = []
-  const check = (ok: boolean, problem: string) => {
-    if (!ok) problems.push(problem)
+  // The options without a default are taken as given: a missing one is named as bad.
+  const { brokers, groupId, topics, handler, logger } = options
+  const defaults: ResolvedConsumerOptions = {
+    ...defaultKeyedConsumerOptions,
+    brokers,
+    groupId,
+    topics,
+    handler,
+    logger,
+    name: groupId,
   }
-  const text = (value: unknown) => typeof value === 'string' && value.trim() !== ''
-  const whole = (value: number, min: number) => Number.isSafeInteger(value) && value >= min
-  check(
-    Array.isArray(resolved.brokers) &&
-      resolved.brokers.length > 0 &&
-      resolved.brokers.every((broker) => /^[^\s,:]+:\d+$/.test(broker)),
-    'brokers must be a non-empty list of host:port',
-  )
-  check(text(resolved.groupId), 'groupId must be a non-empty string')
-  check(
-    Array.isArray(resolved.topics) && resolved.topics.length > 0 && resolved.topics.every(text),
-    'topics must be a non-empty list of topic names',
-  )
-  check(typeof resolved.handler === 'function', 'handler must be a function')
-  check(typeof resolved.isOutage === 'function', 'isOutage must be a function')
-  check(typeof resolved.random === 'function', 'random must be a function')
-  check(typeof resolved.logger?.child === 'function', 'logger must be a pino logger')
-  check(text(resolved.name), 'name must be a non-empty string')
-  check(text(resolved.clientId), 'clientId must be a non-empty string')
-  check(text(resolved.deadLetterTopic), 'deadLetterTopic must be a non-empty string')
-  check(
-    resolved.deadLetterSink === undefined || typeof resolved.deadLetterSink.send === 'function',
-    'deadLetterSink must have a send method',
-  )
-  check(
-    resolved.startFrom === 'earliest' || resolved.startFrom === 'latest',
-    'startFrom must be earliest or latest',
-  )
-  check(whole(resolved.concurrency, 1), 'concurrency must be a whole number of at least 1')
-  check(whole(resolved.maxAttempts, 1), 'maxAttempts must be a whole number of at least 1')
-  const durations = {
-    retryDelayMs: 0,
-    retryMaxDelayMs: 0,
-    outageDelayMs: 1,
-    outageMaxDelayMs: 1,
-    commitIntervalMs: 10,
-    closeTimeoutMs: 0,
-    revokeTimeoutMs: 0,
-    sessionTimeoutMs: 1,
-    rebalanceTimeoutMs: 1,
-    heartbeatIntervalMs: 1,
-    fetchMaxWaitMs: 0,
-    fetchMaxBytes: 1024,
-    lagIntervalMs: 100,
-    restartDelayMs: 1,
-  } as const
-  for (const [name, min] of Object.entries(durations) as [keyof typeof durations, number][]) {
-    check(whole(resolved[name], min), `${name} must be a whole number of at least ${min}`)
-  }
-  check(resolved.retryDelayMs <= resolved.retryMaxDelayMs, 'retryDelayMs must not exceed retryMaxDelayMs')
-  check(resolved.outageDelayMs <= resolved.outageMaxDelayMs, 'outageDelayMs must not exceed outageMaxDelayMs')
-  // While a rebalance waits for the revoked partitions' records and their commit (up to
-  // COMMIT_TIMEOUT_MS), this member sends no heartbeat: the group must not forget it meanwhile.
-  check(
-    resolved.revokeTimeoutMs + COMMIT_TIMEOUT_MS <= resolved.sessionTimeoutMs,
-    `revokeTimeoutMs plus ${COMMIT_TIMEOUT_MS} ms (the commit) must not exceed sessionTimeoutMs`,
-  )
-  check(
-    resolved.sessionTimeoutMs <= resolved.rebalanceTimeoutMs,
-    'rebalanceTimeoutMs must be at least sessionTimeoutMs',
-  )
-  check(
-    resolved.heartbeatIntervalMs < resolved.sessionTimeoutMs,
-    'heartbeatIntervalMs must be below sessionTimeoutMs',
-  )
-  if (problems.length > 0) {
-    throw new PayrailError('CONFIG_INVALID', `invalid consumer options: ${problems.join('; ')}`)
-  }
-  return resolved
+  return resolveOptions<ResolvedConsumerOptions>('consumer', schema, defaults, options, rules)
 }

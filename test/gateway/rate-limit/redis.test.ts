@@ -7,7 +7,7 @@ import { Redis } from 'ioredis'
 import { hasErrorCode } from '../../../src/domain/errors.ts'
 import { RateLimiter } from '../../../src/gateway/rate-limit/limiter.ts'
 import { RedisBucketStore } from '../../../src/gateway/rate-limit/redis.ts'
-import { freePort } from '../../helpers/processes.ts'
+import { freePort } from '../../../support/processes.ts'
 import { requireService } from '../../helpers/services.ts'
 
 /** A store on the test Redis under a key prefix of its own, whose keys are deleted afterwards. */

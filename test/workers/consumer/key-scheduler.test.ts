@@ -7,8 +7,8 @@ import { KeyScheduler, type Settlement, type Task } from '../../../src/workers/c
 import { type ConsumerObserver, noopObserver } from '../../../src/workers/consumer/observer.ts'
 import type { RecordHandler } from '../../../src/workers/consumer/options.ts'
 import type { ConsumedRecord } from '../../../src/workers/consumer/record.ts'
+import { quietLogger } from '../../../support/logger.ts'
 import { seededRandom } from '../../helpers/consumer.ts'
-import { quietLogger } from '../../helpers/outbox.ts'
 import { until } from '../../helpers/until.ts'
 
 function record(key: string | null, offset: number, partition = 0): ConsumedRecord {

@@ -4,7 +4,7 @@ import { loadConfig } from '../../../src/config/load.ts'
 import { hasErrorCode } from '../../../src/domain/errors.ts'
 import { defaultIsOutage } from '../../../src/workers/consumer/failure-policy.ts'
 import { consumerOptionsFromConfig, resolveConsumerOptions } from '../../../src/workers/consumer/options.ts'
-import { quietLogger } from '../../helpers/outbox.ts'
+import { quietLogger } from '../../../support/logger.ts'
 
 const base = {
   brokers: ['127.0.0.1:9092'],

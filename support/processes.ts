@@ -3,7 +3,7 @@ import { once } from 'node:events'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { ROOT } from '../../src/cli/context.ts'
+import { ROOT } from '../src/cli/context.ts'
 
 /** A port nobody listens on right now (the OS picks it). */
 export async function freePort(): Promise<number> {
