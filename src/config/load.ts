@@ -31,6 +31,16 @@ const rules: OptionRule<Config>[] = [
     problem: (c) =>
       `AUTH_RECOVERY_AFTER_MS (${c.AUTH_RECOVERY_AFTER_MS}) must exceed ACQUIRER_AUTH_TIMEOUT_MS (${c.ACQUIRER_AUTH_TIMEOUT_MS})`,
   },
+  {
+    holds: (c) => c.WORKER_RETRY_DELAY_MS <= c.WORKER_RETRY_MAX_DELAY_MS,
+    problem: (c) =>
+      `WORKER_RETRY_DELAY_MS (${c.WORKER_RETRY_DELAY_MS}) must not exceed WORKER_RETRY_MAX_DELAY_MS (${c.WORKER_RETRY_MAX_DELAY_MS})`,
+  },
+  {
+    holds: (c) => c.WORKER_OUTAGE_DELAY_MS <= c.WORKER_OUTAGE_MAX_DELAY_MS,
+    problem: (c) =>
+      `WORKER_OUTAGE_DELAY_MS (${c.WORKER_OUTAGE_DELAY_MS}) must not exceed WORKER_OUTAGE_MAX_DELAY_MS (${c.WORKER_OUTAGE_MAX_DELAY_MS})`,
+  },
 ]
 
 export interface LoadConfigOptions {

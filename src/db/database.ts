@@ -16,6 +16,7 @@ import {
 import { createPool as createMysqlPool } from 'mysql2'
 import pg from 'pg'
 import { PayrailError } from '../domain/errors.ts'
+import { classifyingDialect } from './classifying-driver.ts'
 import type { Database } from './schema.ts'
 import { withStatementCache } from './sqlite-statement-cache.ts'
 
@@ -160,7 +161,7 @@ export function openDatabase(options: DatabaseOptions): DatabaseHandle {
       : dialect === 'mysql'
         ? mysqlDialect(options.url, poolMax, onIdleError)
         : postgresDialect(options.url, poolMax, onIdleError)
-  const db = new Kysely<Database>({ dialect: kyselyDialect })
+  const db = new Kysely<Database>({ dialect: classifyingDialect(kyselyDialect) })
   return { db, dialect, safeUrl: redactUrl(options.url), close: () => db.destroy() }
 }
 
