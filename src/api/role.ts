@@ -5,6 +5,7 @@ import { migrateToLatest } from '../db/migrate.ts'
 import { RetentionSweeper } from '../db/retention.ts'
 import { authorizationAttemptsRetention, idempotencyRetention } from '../db/retention-tasks.ts'
 import { openRoleDatabase } from '../db/role-database.ts'
+import { bootstrapBrokers } from '../kafka/connection.ts'
 import type { Logger } from '../observability/logger.ts'
 import { createMetricsRegistry } from '../observability/metrics.ts'
 import { shutdownInOrder } from '../observability/shutdown.ts'
@@ -74,6 +75,7 @@ export async function startApiRole(
     readiness: [{ name: 'database', check: () => pingDatabase(database.db) }, ...(relay?.readiness ?? [])],
     breakers: () => acquirer.breakerStates(),
     adminToken: config.ADMIN_TOKEN,
+    deadLetters: { brokers: bootstrapBrokers(config), clientId: config.KAFKA_CLIENT_ID },
     bodyLimit: config.API_BODY_LIMIT_BYTES,
     maxAmount: config.PAYMENT_MAX_AMOUNT,
     admission,

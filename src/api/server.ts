@@ -7,6 +7,7 @@ import { registerProblemHandlers } from '../http/problem.ts'
 import { type ReadinessCheck, registerOperationalRoutes } from '../observability/health.ts'
 import type { Logger } from '../observability/logger.ts'
 import { createRoleServer } from '../observability/server.ts'
+import type { DeadLetterTopicOptions } from '../outbox/consumer-dead-letters.ts'
 import type { BreakerState } from '../runtime/breaker.ts'
 import { type Admission, registerAdmission } from './admission.ts'
 import { MerchantAuthenticator } from './auth.ts'
@@ -26,6 +27,8 @@ export interface ApiServerOptions {
   readiness: ReadinessCheck[]
   breakers: () => Record<string, BreakerState>
   adminToken?: string | undefined
+  /** Where the admin endpoints read the workers' dead letters (payment.dlq). Default: none (only the relay's are listed). */
+  deadLetters?: DeadLetterTopicOptions
   /** Largest accepted body. Default: 16 KiB. */
   bodyLimit?: number
   /** Largest amount of a payment in minor units. */
@@ -83,6 +86,7 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
     adminToken: options.adminToken,
     db: options.db,
     breakers: options.breakers,
+    deadLetters: options.deadLetters,
   })
   return app
 }

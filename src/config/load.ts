@@ -42,6 +42,16 @@ const rules: OptionRule<Config>[] = [
     problem: (c) =>
       `PROCESSED_EVENTS_RETENTION (${c.PROCESSED_EVENTS_RETENTION} ms) must exceed KAFKA_TOPIC_RETENTION (${c.KAFKA_TOPIC_RETENTION} ms)`,
   },
+  {
+    holds: (c) => c.WORKER_RETRY_DELAY_MS <= c.WORKER_RETRY_MAX_DELAY_MS,
+    problem: (c) =>
+      `WORKER_RETRY_DELAY_MS (${c.WORKER_RETRY_DELAY_MS}) must not exceed WORKER_RETRY_MAX_DELAY_MS (${c.WORKER_RETRY_MAX_DELAY_MS})`,
+  },
+  {
+    holds: (c) => c.WORKER_OUTAGE_DELAY_MS <= c.WORKER_OUTAGE_MAX_DELAY_MS,
+    problem: (c) =>
+      `WORKER_OUTAGE_DELAY_MS (${c.WORKER_OUTAGE_DELAY_MS}) must not exceed WORKER_OUTAGE_MAX_DELAY_MS (${c.WORKER_OUTAGE_MAX_DELAY_MS})`,
+  },
 ]
 
 const DAY_MS = 24 * 3_600_000

@@ -339,6 +339,14 @@ export const variables = {
   WORKER_METRICS_PORT: port(9465),
   WORKER_CONCURRENCY: integer(1, 100_000, 256),
   WORKER_MAX_ATTEMPTS: positiveInt(10),
+  /** First wait before a failed record is tried again (doubles per attempt, with jitter). */
+  WORKER_RETRY_DELAY_MS: nonNegativeInt(500),
+  /** Longest wait between two attempts of a failed record. */
+  WORKER_RETRY_MAX_DELAY_MS: nonNegativeInt(30_000),
+  /** First wait before a record is tried again during an outage (doubles while it lasts). */
+  WORKER_OUTAGE_DELAY_MS: positiveInt(1000),
+  /** Longest wait between two tries during an outage: how late a record notices that it ended. */
+  WORKER_OUTAGE_MAX_DELAY_MS: positiveInt(30_000),
 
   ACQUIRER_PORT: port(8090),
   ACQUIRER_URL: httpUrl('http://127.0.0.1:8090'),

@@ -16,6 +16,7 @@ import {
 import { createPool as createMysqlPool } from 'mysql2'
 import pg from 'pg'
 import { PayrailError } from '../domain/errors.ts'
+import { classifyingDialect } from './classifying-driver.ts'
 import type { Database } from './schema.ts'
 import { withStatementCache } from './sqlite-statement-cache.ts'
 
@@ -27,9 +28,9 @@ export interface DatabaseOptions {
   /** Connections in the pool (MariaDB/MySQL and PostgreSQL). Default: 20. */
   poolMax?: number
   /**
-   * Told when an idle pooled connection fails (the server restarted or closed it). The pool
-   * replaces the connection; without a listener such an error would end the process.
-   * Default: a process warning.
+   * Told when a pooled connection fails outside a query: idle (the server restarted or closed
+   * it), or after the query it ran failed with it. The pool replaces the connection; without a
+   * listener such an error would end the process. Default: a process warning.
    */
   onIdleConnectionError?: (error: Error) => void
 }
@@ -144,6 +145,10 @@ function mysqlDialect(url: string, poolMax: number, onIdleError: (error: Error) 
 function postgresDialect(url: string, poolMax: number, onIdleError: (error: Error) => void): PostgresDialect {
   const pool = new pg.Pool({ connectionString: url, max: poolMax, types: pgTypes })
   pool.on('error', onIdleError)
+  // pg-pool listens for errors only on idle clients. A client whose server dies while it is
+  // checked out fails its query (that error reaches the caller, classified) and then emits
+  // 'error' too; with no listener that event would end the process (seen with kill -9).
+  pool.on('connect', (client) => client.on('error', onIdleError))
   return new PostgresDialect({ pool })
 }
 
@@ -160,7 +165,7 @@ export function openDatabase(options: DatabaseOptions): DatabaseHandle {
       : dialect === 'mysql'
         ? mysqlDialect(options.url, poolMax, onIdleError)
         : postgresDialect(options.url, poolMax, onIdleError)
-  const db = new Kysely<Database>({ dialect: kyselyDialect })
+  const db = new Kysely<Database>({ dialect: classifyingDialect(kyselyDialect) })
   return { db, dialect, safeUrl: redactUrl(options.url), close: () => db.destroy() }
 }
 

@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely'
 import { type Migration, type MigrationProvider, Migrator } from 'kysely/migration'
 import { PayrailError } from '../domain/errors.ts'
 import type { DialectName } from './database.ts'
+import { databaseErrorCode } from './errors.ts'
 import * as coreTables from './migrations/001-core-tables.ts'
 import * as attemptsAndTimeline from './migrations/002-authorization-attempts-and-timeline.ts'
 import * as relayBuckets from './migrations/003-relay-buckets-and-leases.ts'
@@ -54,8 +55,7 @@ export interface MigrateResult {
 
 /** An SQLite writer lost the race for the write lock; the other process's migration will be seen on retry. */
 function isSqliteBusy(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code
-  return code === 'SQLITE_BUSY' || code === 'SQLITE_BUSY_SNAPSHOT' || code === 'SQLITE_LOCKED'
+  return databaseErrorCode(error) === 'DATABASE_CONTENTION'
 }
 
 /**

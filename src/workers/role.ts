@@ -50,11 +50,17 @@ export function parseHandlers(list: string | undefined): WorkerHandler[] {
 }
 
 /**
- * A slow acquirer is an outage too: a settle that timed out may have happened, and the retry
- * with the same reference gets the acquirer's first answer, so it waits without using attempts.
+ * A slow acquirer, or one whose answer leaves the outcome unknown (a bare 5xx, a reset after
+ * sending), is an outage too: the settle or refund may have happened, and the retry with the
+ * same reference gets the acquirer's first answer, so it waits without using attempts instead
+ * of being dead-lettered with the money possibly moved.
  */
-function isOutage(error: unknown): boolean {
-  return defaultIsOutage(error) || hasErrorCode(error, 'ACQUIRER_TIMEOUT')
+export function workerIsOutage(error: unknown): boolean {
+  return (
+    defaultIsOutage(error) ||
+    hasErrorCode(error, 'ACQUIRER_TIMEOUT') ||
+    hasErrorCode(error, 'ACQUIRER_OUTCOME_UNKNOWN')
+  )
 }
 
 /**
@@ -128,7 +134,7 @@ export async function startWorkerRole(
         name,
         topics: TOPICS_OF[name],
         handler: (record: ConsumedRecord) => apply[name](record.value ?? undefined),
-        isOutage,
+        isOutage: workerIsOutage,
         logger: logger.child({ handler: name }),
         observer: createConsumerMetrics(registry, name),
       }),

@@ -60,5 +60,8 @@ test('outbox status, dlq list and dlq replay show and put back dead events', asy
   assert.match(both.stderr, /give either an eventId or --all/)
   const all = await runCli(['dlq', 'replay', '--all'], { DATABASE_URL: url })
   assert.match(all.stdout, /replayed 1 event$/m)
-  assert.match((await runCli(['dlq', 'list'], { DATABASE_URL: url })).stdout, /^no dead events$/m)
+  // The relay's dead events are all back in line; payment.dlq on the shared broker may still hold
+  // other tests' worker dead letters, listed after them.
+  const after = (await runCli(['dlq', 'list'], { DATABASE_URL: url })).stdout
+  assert.doesNotMatch(after, /^e-\d+ /m)
 })

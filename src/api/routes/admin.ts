@@ -5,6 +5,12 @@ import { Type } from 'typebox'
 import { issueApiKey } from '../../db/merchants.ts'
 import type { Database } from '../../db/schema.ts'
 import { PayrailError } from '../../domain/errors.ts'
+import {
+  type DeadLetterTopicOptions,
+  isConsumerDeadLetterId,
+  listConsumerDeadLetters,
+  replayConsumerDeadLetters,
+} from '../../outbox/consumer-dead-letters.ts'
 import { listDead, outboxStatus, replayDead } from '../../outbox/status.ts'
 import type { BreakerState } from '../../runtime/breaker.ts'
 import { assertAdmin } from '../auth.ts'
@@ -14,6 +20,8 @@ export interface AdminRoutesOptions {
   adminToken: string | undefined
   db: Kysely<Database>
   breakers: () => Record<string, BreakerState>
+  /** payment.dlq, for the workers' dead letters; without it only the relay's are listed. */
+  deadLetters?: DeadLetterTopicOptions | undefined
 }
 
 /** Operations endpoints, behind ADMIN_TOKEN. */
@@ -59,17 +67,32 @@ export async function adminRoutes(parent: FastifyInstance, options: AdminRoutesO
   app.get('/api/admin/outbox', { schema: { summary: 'Outbox backlog, dead count and relays' } }, async () =>
     outboxStatus(options.db),
   )
-  app.get('/api/admin/dlq', { schema: { summary: 'Dead events, oldest first' } }, async () => ({
-    items: await listDead(options.db),
-  }))
+  app.get(
+    '/api/admin/dlq',
+    {
+      schema: {
+        summary:
+          "Dead events: the relay's (items, by event id) and the workers' from payment.dlq (consumer, by <partition>:<offset>, with their headers)",
+      },
+    },
+    async () => {
+      const topic = options.deadLetters
+      return {
+        items: await listDead(options.db),
+        consumer: topic === undefined ? [] : await listConsumerDeadLetters(options.db, topic),
+      }
+    },
+  )
   app.post(
     '/api/admin/dlq/replay',
     {
       schema: {
-        summary: 'Put a dead event, or all of them, back in line for the relay',
+        summary:
+          "Put a dead event back in line for the relay (eventId), a worker's dead letter back on its topic (id: <partition>:<offset>), or all of them",
         body: Type.Object(
           {
             eventId: Type.Optional(Type.String({ minLength: 1, maxLength: 36 })),
+            id: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
             all: Type.Optional(Type.Boolean()),
           },
           { additionalProperties: false },
@@ -77,11 +100,23 @@ export async function adminRoutes(parent: FastifyInstance, options: AdminRoutesO
       },
     },
     async (request) => {
-      const { eventId, all } = request.body
-      if ((eventId === undefined) === (all !== true))
-        throw new PayrailError('VALIDATION_FAILED', 'give either eventId or all: true')
-      const replayed = await replayDead(options.db, all === true ? 'all' : { eventId: eventId as string })
-      if (replayed === 0 && all !== true) throw new PayrailError('NOT_FOUND', `no dead event ${eventId}`)
+      const { eventId, id, all } = request.body
+      const given = [eventId !== undefined, id !== undefined, all === true].filter(Boolean).length
+      if (given !== 1) throw new PayrailError('VALIDATION_FAILED', 'give one of eventId, id or all: true')
+      const topic = options.deadLetters
+      let replayed: number
+      if (all === true) {
+        replayed =
+          (await replayDead(options.db, 'all')) +
+          (topic === undefined ? 0 : await replayConsumerDeadLetters(options.db, 'all', topic))
+      } else if (id !== undefined && isConsumerDeadLetterId(id)) {
+        if (topic === undefined) throw new PayrailError('NOT_FOUND', `no dead letter ${id}`)
+        replayed = await replayConsumerDeadLetters(options.db, { id }, topic)
+      } else {
+        replayed = await replayDead(options.db, { eventId: (eventId ?? id) as string })
+      }
+      if (replayed === 0 && all !== true)
+        throw new PayrailError('NOT_FOUND', `no dead event ${eventId ?? id}`)
       return { replayed }
     },
   )

@@ -1,7 +1,25 @@
 import type { Command } from 'commander'
 import { PayrailError } from '../../domain/errors.ts'
+import { bootstrapBrokers } from '../../kafka/connection.ts'
+import {
+  type ConsumerDeadLetter,
+  isConsumerDeadLetterId,
+  listConsumerDeadLetters,
+  replayConsumerDeadLetters,
+} from '../../outbox/consumer-dead-letters.ts'
 import { listDead, outboxStatus, replayDead } from '../../outbox/status.ts'
-import { say, withDatabase } from '../context.ts'
+import { config, say, warn, withDatabase } from '../context.ts'
+
+function dlqOptions() {
+  const cfg = config()
+  return { brokers: bootstrapBrokers(cfg), clientId: cfg.KAFKA_CLIENT_ID }
+}
+
+function describeLetter(letter: ConsumerDeadLetter): string {
+  const what = letter.eventId === null ? `key ${letter.key ?? '(none)'}` : `event ${letter.eventId}`
+  const state = letter.applied ? '  (applied since)' : ''
+  return `${letter.id}  ${letter.failedBy} ${letter.originalTopic}@${letter.originalPartition}:${letter.originalOffset}  ${what}  attempts ${letter.attempts}  ${letter.errorCode} ${letter.errorMessage}${state}`
+}
 
 export function registerOutbox(program: Command): void {
   program
@@ -37,26 +55,49 @@ export function registerOutbox(program: Command): void {
       const limit = Number(options.limit)
       if (!Number.isInteger(limit) || limit < 1)
         throw new PayrailError('USAGE', `--limit must be a positive integer (got ${options.limit})`)
-      const rows = await withDatabase((db) => listDead(db, limit))
-      if (rows.length === 0) say('no dead events')
+      const { rows, letters } = await withDatabase(async (db) => {
+        const rows = await listDead(db, limit)
+        // The relay's dead letters are in the database; the workers' only in payment.dlq.
+        const letters = await listConsumerDeadLetters(db, { ...dlqOptions(), limit }).catch(
+          (error: unknown) => {
+            warn(`the workers' dead letters are not listed: ${(error as Error).message}`)
+            return []
+          },
+        )
+        return { rows, letters }
+      })
+      if (rows.length === 0 && letters.length === 0) say('no dead events')
       for (const row of rows) {
         say(
           `${row.event_id}  ${row.event_type}  payment ${row.payment_id}  attempts ${row.attempts}  ${row.last_error ?? ''}`,
         )
       }
+      if (letters.length > 0) say("workers' dead letters (replay by <partition>:<offset>):")
+      for (const letter of letters) say(describeLetter(letter))
     })
   dlq
     .command('replay')
-    .description('put a dead event (or all of them) back in line for the relay')
-    .argument('[eventId]', 'the event to replay')
-    .option('--all', 'replay every dead event')
+    .description(
+      "put a dead event back in line for the relay (by event id), or a worker's dead letter back on its topic (by <partition>:<offset> in payment.dlq); --all does both",
+    )
+    .argument('[id]', "the event id, or the dead letter's <partition>:<offset>")
+    .option(
+      '--all',
+      "replay every dead event, and every worker's dead letter whose event was not applied since",
+    )
     .action(async (eventId: string | undefined, options: { all?: boolean }) => {
       if ((eventId === undefined) === (options.all !== true)) {
         throw new PayrailError('USAGE', 'give either an eventId or --all')
       }
-      const count = await withDatabase((db) =>
-        replayDead(db, options.all ? 'all' : { eventId: eventId as string }),
-      )
+      const count = await withDatabase(async (db) => {
+        if (options.all) {
+          const relay = await replayDead(db, 'all')
+          return relay + (await replayConsumerDeadLetters(db, 'all', dlqOptions()))
+        }
+        const id = eventId as string
+        if (isConsumerDeadLetterId(id)) return replayConsumerDeadLetters(db, { id }, dlqOptions())
+        return replayDead(db, { eventId: id })
+      })
       if (count === 0 && !options.all) throw new PayrailError('NOT_FOUND', `no dead event ${eventId}`)
       say(`replayed ${count} event${count === 1 ? '' : 's'}`)
     })

@@ -24,13 +24,21 @@ export interface FailurePolicy {
 
 /**
  * The outages payrail's handlers meet: the card processor unreachable or its circuit breaker open
- * (the acquirer client reports both as ACQUIRER_UNAVAILABLE), the database unreachable, Kafka
- * unreachable. A timeout of one call (ACQUIRER_TIMEOUT) is not one: it counts as an attempt.
+ * (the acquirer client reports both as ACQUIRER_UNAVAILABLE), the database unreachable or rolling
+ * transactions back under contention (src/db/errors.ts maps the drivers' errors to
+ * DATABASE_UNAVAILABLE and DATABASE_CONTENTION), Kafka unreachable. A timeout of one call
+ * (ACQUIRER_TIMEOUT) is not one: it counts as an attempt.
+ *
+ * Why the database counts: a failover takes 2–3 minutes, and at the default 10 attempts with
+ * backoff to 30 s every capture, refund and ledger record that met it was dead-lettered. A
+ * deadlock or serialization failure says nothing about the record either; a burst of them under
+ * load must not use up its attempts.
  */
 export function defaultIsOutage(error: unknown): boolean {
   return (
     hasErrorCode(error, 'ACQUIRER_UNAVAILABLE') ||
     hasErrorCode(error, 'DATABASE_UNAVAILABLE') ||
+    hasErrorCode(error, 'DATABASE_CONTENTION') ||
     hasErrorCode(error, 'KAFKA_UNAVAILABLE') ||
     isKafkaOutage(error)
   )

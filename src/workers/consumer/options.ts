@@ -47,13 +47,13 @@ export interface KeyedConsumerOptions {
   concurrency?: number
   /** Failed attempts (outages not counted) after which a record is dead-lettered. Default: 10 (WORKER_MAX_ATTEMPTS). */
   maxAttempts?: number
-  /** Wait before the first retry of a failed record; doubles per attempt, with jitter. Default: 500 ms. */
+  /** Wait before the first retry of a failed record; doubles per attempt, with jitter. Default: 500 ms (WORKER_RETRY_DELAY_MS). */
   retryDelayMs?: number
-  /** Longest wait between two attempts. Default: 30000 ms. */
+  /** Longest wait between two attempts. Default: 30000 ms (WORKER_RETRY_MAX_DELAY_MS). */
   retryMaxDelayMs?: number
-  /** Wait before trying a record again after an outage error; doubles while the outage lasts, with jitter. Default: 1000 ms. */
+  /** Wait before trying a record again after an outage error; doubles while the outage lasts, with jitter. Default: 1000 ms (WORKER_OUTAGE_DELAY_MS). */
   outageDelayMs?: number
-  /** Longest wait between two tries during an outage (they go on as long as the outage does). Default: 30000 ms. */
+  /** Longest wait between two tries during an outage (they go on as long as the outage does). Default: 30000 ms (WORKER_OUTAGE_MAX_DELAY_MS). */
   outageMaxDelayMs?: number
   /** Whether an error means a dependency is down rather than the record being bad: such failures never use up attempts nor dead-letter. Default: `defaultIsOutage`. */
   isOutage?: (error: unknown) => boolean
@@ -91,15 +91,39 @@ export type ResolvedConsumerOptions = Required<Omit<KeyedConsumerOptions, 'deadL
   deadLetterSink: DeadLetterSink | undefined
 }
 
-/** The options that come from payrail's configuration (KAFKA_BROKERS, KAFKA_CLIENT_ID, WORKER_CONCURRENCY, WORKER_MAX_ATTEMPTS). */
+/** The options that come from payrail's configuration (KAFKA_BROKERS, KAFKA_CLIENT_ID, WORKER_*). */
 export function consumerOptionsFromConfig(
-  config: Pick<Config, 'KAFKA_BROKERS' | 'KAFKA_CLIENT_ID' | 'WORKER_CONCURRENCY' | 'WORKER_MAX_ATTEMPTS'>,
-): Pick<KeyedConsumerOptions, 'brokers' | 'clientId' | 'concurrency' | 'maxAttempts'> {
+  config: Pick<
+    Config,
+    | 'KAFKA_BROKERS'
+    | 'KAFKA_CLIENT_ID'
+    | 'WORKER_CONCURRENCY'
+    | 'WORKER_MAX_ATTEMPTS'
+    | 'WORKER_RETRY_DELAY_MS'
+    | 'WORKER_RETRY_MAX_DELAY_MS'
+    | 'WORKER_OUTAGE_DELAY_MS'
+    | 'WORKER_OUTAGE_MAX_DELAY_MS'
+  >,
+): Pick<
+  KeyedConsumerOptions,
+  | 'brokers'
+  | 'clientId'
+  | 'concurrency'
+  | 'maxAttempts'
+  | 'retryDelayMs'
+  | 'retryMaxDelayMs'
+  | 'outageDelayMs'
+  | 'outageMaxDelayMs'
+> {
   return {
     brokers: bootstrapBrokers(config),
     clientId: config.KAFKA_CLIENT_ID,
     concurrency: config.WORKER_CONCURRENCY,
     maxAttempts: config.WORKER_MAX_ATTEMPTS,
+    retryDelayMs: config.WORKER_RETRY_DELAY_MS,
+    retryMaxDelayMs: config.WORKER_RETRY_MAX_DELAY_MS,
+    outageDelayMs: config.WORKER_OUTAGE_DELAY_MS,
+    outageMaxDelayMs: config.WORKER_OUTAGE_MAX_DELAY_MS,
   }
 }
 

@@ -3,7 +3,11 @@ import { test } from 'node:test'
 import { loadConfig } from '../../../src/config/load.ts'
 import { hasErrorCode } from '../../../src/domain/errors.ts'
 import { defaultIsOutage } from '../../../src/workers/consumer/failure-policy.ts'
-import { consumerOptionsFromConfig, resolveConsumerOptions } from '../../../src/workers/consumer/options.ts'
+import {
+  consumerOptionsFromConfig,
+  defaultKeyedConsumerOptions,
+  resolveConsumerOptions,
+} from '../../../src/workers/consumer/options.ts'
 import { quietLogger } from '../../../support/logger.ts'
 
 const base = {
@@ -75,9 +79,17 @@ test('timeouts must fit the group protocol', () => {
   )
 })
 
-test('brokers, client id, concurrency and attempts come from the configuration', () => {
+test('brokers, client id, concurrency, attempts and waits come from the configuration', () => {
   const config = loadConfig({
-    env: { KAFKA_BROKERS: 'a:9092,b:9093', WORKER_CONCURRENCY: '64', WORKER_MAX_ATTEMPTS: '3' },
+    env: {
+      KAFKA_BROKERS: 'a:9092,b:9093',
+      WORKER_CONCURRENCY: '64',
+      WORKER_MAX_ATTEMPTS: '3',
+      WORKER_RETRY_DELAY_MS: '10',
+      WORKER_RETRY_MAX_DELAY_MS: '20',
+      WORKER_OUTAGE_DELAY_MS: '30',
+      WORKER_OUTAGE_MAX_DELAY_MS: '40',
+    },
     envFile: '/nonexistent/.env',
   })
   assert.deepEqual(consumerOptionsFromConfig(config), {
@@ -85,12 +97,56 @@ test('brokers, client id, concurrency and attempts come from the configuration',
     clientId: 'payrail',
     concurrency: 64,
     maxAttempts: 3,
+    retryDelayMs: 10,
+    retryMaxDelayMs: 20,
+    outageDelayMs: 30,
+    outageMaxDelayMs: 40,
   })
   const defaults = consumerOptionsFromConfig(loadConfig({ env: {}, envFile: '/nonexistent/.env' }))
-  assert.deepEqual(defaults, {
-    brokers: ['127.0.0.1:9092'],
-    clientId: 'payrail',
-    concurrency: 256,
-    maxAttempts: 10,
-  })
+  const {
+    clientId,
+    concurrency,
+    maxAttempts,
+    retryDelayMs,
+    retryMaxDelayMs,
+    outageDelayMs,
+    outageMaxDelayMs,
+  } = defaultKeyedConsumerOptions
+  assert.deepEqual(
+    defaults,
+    {
+      brokers: ['127.0.0.1:9092'],
+      clientId,
+      concurrency,
+      maxAttempts,
+      retryDelayMs,
+      retryMaxDelayMs,
+      outageDelayMs,
+      outageMaxDelayMs,
+    },
+    'the configuration defaults are the consumer defaults',
+  )
+})
+
+test('a wait longer than its maximum is refused at load, naming both variables', () => {
+  assert.throws(
+    () =>
+      loadConfig({
+        env: { WORKER_RETRY_DELAY_MS: '50', WORKER_RETRY_MAX_DELAY_MS: '10' },
+        envFile: '/nonexistent/.env',
+      }),
+    (error: unknown) =>
+      hasErrorCode(error, 'CONFIG_INVALID') &&
+      /WORKER_RETRY_DELAY_MS \(50\) must not exceed WORKER_RETRY_MAX_DELAY_MS \(10\)/.test(
+        (error as Error).message,
+      ),
+  )
+  assert.throws(
+    () =>
+      loadConfig({
+        env: { WORKER_OUTAGE_DELAY_MS: '5000', WORKER_OUTAGE_MAX_DELAY_MS: '100' },
+        envFile: '/nonexistent/.env',
+      }),
+    /WORKER_OUTAGE_DELAY_MS \(5000\) must not exceed WORKER_OUTAGE_MAX_DELAY_MS \(100\)/,
+  )
 })
