@@ -11,7 +11,7 @@ import type { Forwarder } from './forwarder.ts'
 import { clientResponseHeaders, requestIdOf, upstreamRequestHeaders } from './headers.ts'
 import type { GatewayMetrics } from './metrics.ts'
 import { ClientKeys, type RateLimiter } from './rate-limit/limiter.ts'
-import { matchRoute } from './routes.ts'
+import { isCanonicalPath, matchRoute } from './routes.ts'
 import { Tracer } from './trace.ts'
 
 export interface ForwardHandlerOptions {
@@ -109,7 +109,8 @@ export function createForwardHandler(options: ForwardHandlerOptions) {
     const url = request.url ?? '/'
     const requestId = requestIdOf(request.headers['x-request-id'])
     const queryAt = url.indexOf('?')
-    const match = matchRoute(method, queryAt === -1 ? url : url.slice(0, queryAt))
+    const path = queryAt === -1 ? url : url.slice(0, queryAt)
+    const match = matchRoute(method, path)
     const clientIp = request.socket.remoteAddress ?? ''
     const headers: Record<string, string | string[]> = { 'x-request-id': requestId }
     const cors = corsHeaders(request.headers.origin, allowedOrigins)
@@ -123,10 +124,12 @@ export function createForwardHandler(options: ForwardHandlerOptions) {
         headers.connection = 'close'
         throw new PayrailError('UPSTREAM_UNAVAILABLE', 'the gateway is stopping; the request was not sent')
       }
-      if (!FORWARDED_METHODS.has(method))
+      if (!FORWARDED_METHODS.has(method)) throw new PayrailError('NOT_FOUND', `no route ${method} ${path}`)
+      // Refused rather than normalized: the gateway would have to decode exactly as the api does.
+      if (!isCanonicalPath(path))
         throw new PayrailError(
-          'NOT_FOUND',
-          `no route ${method} ${queryAt === -1 ? url : url.slice(0, queryAt)}`,
+          'VALIDATION_FAILED',
+          'the request path is not canonical: write it without percent-escapes, empty or dot segments, or characters other than letters, digits and -._~:@',
         )
       if (match.operation !== undefined) {
         try {
