@@ -296,6 +296,11 @@ export const variables = {
   GATEWAY_RATE_LIMIT_CAPTURE: rateLimit('2000/1s'),
   GATEWAY_RATE_LIMIT_REFUND: rateLimit('1000/1s'),
   GATEWAY_RATE_LIMIT_READ: rateLimit('5000/1s'),
+  /**
+   * Failed authentications per client address (an ill-formed key, or a 401 from the api); once
+   * used up, that address's requests answer 429 until the bucket refills.
+   */
+  GATEWAY_RATE_LIMIT_AUTH_FAILURES: rateLimit('20/1m'),
   /** When Redis fails: `open` lets requests through, `closed` answers 503; a metric counts either. */
   GATEWAY_RATE_LIMIT_ON_REDIS_FAILURE: oneOf(['open', 'closed'], 'open'),
   /** Longest wait for Redis on the request path before the failure policy applies. */

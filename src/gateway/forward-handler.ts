@@ -10,7 +10,7 @@ import { corsHeaders } from './cors.ts'
 import type { Forwarder } from './forwarder.ts'
 import { clientResponseHeaders, requestIdOf, upstreamRequestHeaders } from './headers.ts'
 import type { GatewayMetrics } from './metrics.ts'
-import { ClientKeys, type RateLimiter } from './rate-limit/limiter.ts'
+import { ClientKeys, credentialOf, type RateLimiter } from './rate-limit/limiter.ts'
 import { isCanonicalPath, matchRoute } from './routes.ts'
 import { Tracer } from './trace.ts'
 
@@ -118,6 +118,8 @@ export function createForwardHandler(options: ForwardHandlerOptions) {
     let traceId: string | undefined
     let upstream: string | undefined
     let attempts: number | undefined
+    let owner: string | undefined
+    let credential: ReturnType<typeof credentialOf> | undefined
 
     try {
       if (options.closing()) {
@@ -132,11 +134,19 @@ export function createForwardHandler(options: ForwardHandlerOptions) {
           'the request path is not canonical: write it without percent-escapes, empty or dot segments, or characters other than letters, digits and -._~:@',
         )
       if (match.operation !== undefined) {
+        owner = clientKeys.of(request.headers.authorization, clientIp)
         try {
-          const limitHeaders = await limiter.check(
-            match.operation,
-            clientKeys.of(request.headers.authorization, clientIp),
-          )
+          // A key the api accepted lately skips this look-up, so busy merchants pay one store call.
+          if (!clientKeys.trusted(owner)) await limiter.checkAuthFailures(clientIp)
+          credential = credentialOf(request.headers.authorization)
+          if (credential === 'malformed') {
+            await limiter.recordAuthFailure(clientIp)
+            throw new PayrailError(
+              'UNAUTHORIZED',
+              'the Authorization header is not Bearer and an API key of the form payrail issues',
+            )
+          }
+          const limitHeaders = await limiter.check(match.operation, owner)
           if (limitHeaders !== undefined) Object.assign(headers, limitHeaders)
         } catch (error) {
           if (hasErrorCode(error, 'RATE_LIMIT_EXCEEDED')) {
@@ -185,6 +195,12 @@ export function createForwardHandler(options: ForwardHandlerOptions) {
       upstream = result.upstream
       attempts = result.attempts
       const answer = result.answer
+      if (answer.statusCode === 401) {
+        if (owner !== undefined) clientKeys.distrust(owner)
+        await limiter.recordAuthFailure(clientIp)
+      } else if (credential === 'key' && owner !== undefined && answer.statusCode < 500) {
+        clientKeys.trust(owner)
+      }
       const out = Object.assign(clientResponseHeaders(answer.headers), headers)
       if (method === 'HEAD') {
         if (answer.headers['content-length'] !== undefined)
@@ -255,6 +271,7 @@ function writeProblem(
   headers['content-length'] = String(Buffer.byteLength(body))
   const retryAfter = retryAfterOf(problem)
   if (retryAfter !== undefined) headers['retry-after'] = retryAfter
+  if (problem.code === 'UNAUTHORIZED') headers['www-authenticate'] = 'Bearer'
   response.writeHead(problem.status, headers)
   response.end(body)
 }

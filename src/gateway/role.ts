@@ -95,6 +95,7 @@ export async function startGatewayRole(config: Config, logger: Logger): Promise<
       refund: config.GATEWAY_RATE_LIMIT_REFUND,
       read: config.GATEWAY_RATE_LIMIT_READ,
     },
+    authFailures: config.GATEWAY_RATE_LIMIT_AUTH_FAILURES,
     onStoreFailure: config.GATEWAY_RATE_LIMIT_ON_REDIS_FAILURE,
     onLimited: (operation) => metrics.limited(operation),
     onStoreError: (policy) => metrics.limiterFailure(policy),
