@@ -1,3 +1,4 @@
+import { isIP } from 'node:net'
 import { type TSchema, Type } from 'typebox'
 import type { FieldAnnotations } from '../runtime/options.ts'
 
@@ -211,6 +212,28 @@ const rateLimit = (fallback: string) =>
     default: fallback,
   })
 
+/** Whether `text` is an IPv4 or IPv6 address, or one with a prefix length that fits it (`10.0.0.0/8`). */
+function isNetwork(text: string): boolean {
+  const [address = '', bits, extra] = text.split('/')
+  const family = isIP(address)
+  if (family === 0 || extra !== undefined) return false
+  if (bits === undefined) return true
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128)
+}
+
+/** Comma-separated networks, such as `127.0.0.0/8,::1,10.1.2.0/24`. */
+const networkList = (fallback: string) =>
+  variable({
+    pattern: /^[0-9A-Fa-f.:/]+(,[0-9A-Fa-f.:/]+)*$/,
+    problem: 'must be a comma-separated list of addresses or networks, such as 127.0.0.0/8,::1',
+    refine: {
+      holds: (value) => value.split(',').every(isNetwork),
+      problem: 'must be a comma-separated list of addresses or networks, such as 127.0.0.0/8,::1',
+    },
+    decode: (value) => value.split(','),
+    default: fallback,
+  })
+
 /** `routeId=ms` pairs, such as `admin=60000,payments.read=5000`. */
 const routeTimeouts = (fallback: string) =>
   variable({
@@ -301,6 +324,10 @@ export const variables = {
    * used up, that address's requests answer 429 until the bucket refills.
    */
   GATEWAY_RATE_LIMIT_AUTH_FAILURES: rateLimit('20/1m'),
+  /** Requests to the operations plane (`/api/admin/**`) per client address. */
+  GATEWAY_RATE_LIMIT_ADMIN: rateLimit('10/1s'),
+  /** Networks whose clients may reach the operations plane through the gateway; others get 403. */
+  GATEWAY_ADMIN_ALLOW: networkList('127.0.0.0/8,::1'),
   /** When Redis fails: `open` lets requests through, `closed` answers 503; a metric counts either. */
   GATEWAY_RATE_LIMIT_ON_REDIS_FAILURE: oneOf(['open', 'closed'], 'open'),
   /** Longest wait for Redis on the request path before the failure policy applies. */
@@ -340,6 +367,6 @@ export const variables = {
 
   /** Unset: rate limits are kept in memory. */
   REDIS_URL: optional(redisUrl),
-  /** Bearer token for the operations endpoints; unset disables them. */
-  ADMIN_TOKEN: optional(secret(16)),
+  /** Bearer token for the operations endpoints; unset disables them. 32+ characters: a guess must be hopeless. */
+  ADMIN_TOKEN: optional(secret(32)),
 }

@@ -7,6 +7,7 @@ import * as coreTables from './migrations/001-core-tables.ts'
 import * as attemptsAndTimeline from './migrations/002-authorization-attempts-and-timeline.ts'
 import * as relayBuckets from './migrations/003-relay-buckets-and-leases.ts'
 import * as postgresNotify from './migrations/004-postgres-outbox-notify.ts'
+import * as adminAudit from './migrations/005-admin-audit.ts'
 import type { Database } from './schema.ts'
 
 interface VersionedMigration {
@@ -20,6 +21,7 @@ const migrations: Record<string, VersionedMigration> = {
   '002-authorization-attempts-and-timeline': attemptsAndTimeline,
   '003-relay-buckets-and-leases': relayBuckets,
   '004-postgres-outbox-notify': postgresNotify,
+  '005-admin-audit': adminAudit,
 }
 
 class StaticProvider implements MigrationProvider {

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { BlockList, isIPv4, isIPv6 } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { Type } from 'typebox'
 import { errorCatalog, hasErrorCode, PayrailError } from '../domain/errors.ts'
@@ -27,6 +28,28 @@ export interface ForwardHandlerOptions {
   accessLog?: boolean
   /** True once the gateway is stopping: new requests are turned away with 503. */
   closing: () => boolean
+  /** Networks allowed to reach `/api/admin/**`. Default: 127.0.0.0/8 and ::1 (GATEWAY_ADMIN_ALLOW). */
+  adminAllow?: string[]
+}
+
+/** A BlockList of the networks allowed, in the form `net.BlockList` checks addresses against. */
+export function networks(list: string[]): BlockList {
+  const allowed = new BlockList()
+  for (const item of list) {
+    const [address = '', bits] = item.split('/')
+    const family = isIPv6(address) ? 'ipv6' : 'ipv4'
+    if (bits === undefined) allowed.addAddress(address, family)
+    else allowed.addSubnet(address, Number(bits), family)
+  }
+  return allowed
+}
+
+/** Whether a socket's remote address (IPv4-mapped IPv6 included) is in `allowed`. */
+function allows(allowed: BlockList, address: string): boolean {
+  if (address.startsWith('::ffff:') && isIPv4(address.slice(7)))
+    return allowed.check(address.slice(7), 'ipv4')
+  if (isIPv4(address)) return allowed.check(address, 'ipv4')
+  return isIPv6(address) && allowed.check(address, 'ipv6')
 }
 
 /** The paths forwarded to the api upstreams: `/api/payments/**`, `/api/admin/**` and the OpenAPI document. */
@@ -102,6 +125,20 @@ export function createForwardHandler(options: ForwardHandlerOptions) {
   const accessLog = options.accessLog ?? true
   const tracer = new Tracer()
   const clientKeys = new ClientKeys()
+  const adminAllowed = networks(options.adminAllow ?? ['127.0.0.0/8', '::1'])
+
+  /** The operations plane: a bucket per client address (one shared token has no owner of its own). */
+  async function limitAdmin(clientIp: string, headers: Record<string, string | string[]>): Promise<void> {
+    try {
+      await limiter.checkAuthFailures(clientIp)
+      const limitHeaders = await limiter.check('admin', `ip:${clientIp}`)
+      if (limitHeaders !== undefined) Object.assign(headers, limitHeaders)
+    } catch (error) {
+      if (hasErrorCode(error, 'RATE_LIMIT_EXCEEDED'))
+        Object.assign(headers, (error as { details: { headers: Record<string, string> } }).details.headers)
+      throw error
+    }
+  }
 
   return async function handleForward(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const started = performance.now()
@@ -133,7 +170,11 @@ export function createForwardHandler(options: ForwardHandlerOptions) {
           'VALIDATION_FAILED',
           'the request path is not canonical: write it without percent-escapes, empty or dot segments, or characters other than letters, digits and -._~:@',
         )
-      if (match.operation !== undefined) {
+      if (match.operation === 'admin') {
+        if (!allows(adminAllowed, clientIp))
+          throw new PayrailError('ADMIN_NETWORK_REFUSED', 'the operations plane is not open to this address')
+        await limitAdmin(clientIp, headers)
+      } else if (match.operation !== undefined) {
         owner = clientKeys.of(request.headers.authorization, clientIp)
         try {
           // A key the api accepted lately skips this look-up, so busy merchants pay one store call.

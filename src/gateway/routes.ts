@@ -1,7 +1,7 @@
 import { PayrailError } from '../domain/errors.ts'
 
-/** What a request does, for rate limits: one token bucket per API key and operation. */
-export type Operation = 'authorize' | 'capture' | 'refund' | 'read'
+/** What a request does, for rate limits: one token bucket per API key (per address for `admin`) and operation. */
+export type Operation = 'authorize' | 'capture' | 'refund' | 'read' | 'admin'
 
 /**
  * Route ids are the only route names in metrics and logs: a small fixed set, never raw paths
@@ -29,7 +29,7 @@ const AUTHORIZE: RouteMatch = { id: 'payments.authorize', operation: 'authorize'
 const CAPTURE: RouteMatch = { id: 'payments.capture', operation: 'capture' }
 const REFUND: RouteMatch = { id: 'payments.refund', operation: 'refund' }
 const OTHER: RouteMatch = { id: 'payments.other', operation: 'read' }
-const ADMIN: RouteMatch = { id: 'admin', operation: undefined }
+const ADMIN: RouteMatch = { id: 'admin', operation: 'admin' }
 const OPENAPI: RouteMatch = { id: 'openapi', operation: undefined }
 
 // Segments of letters, digits and `-._~:@` only. Anything else is a second spelling of some path

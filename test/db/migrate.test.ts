@@ -6,6 +6,7 @@ import { runCli } from '../helpers/cli.ts'
 import { dialects, throwawayDatabase } from '../helpers/databases.ts'
 
 const tables = [
+  'admin_audit',
   'api_keys',
   'authorization_attempts',
   'outbox_leases',
@@ -31,6 +32,7 @@ for (const dialect of dialects) {
       '002-authorization-attempts-and-timeline',
       '003-relay-buckets-and-leases',
       '004-postgres-outbox-notify',
+      '005-admin-audit',
     ])
     const second = await migrateToLatest(handle.db, handle.dialect)
     assert.deepEqual(second.applied, [])
@@ -39,6 +41,7 @@ for (const dialect of dialects) {
       '002-authorization-attempts-and-timeline',
       '003-relay-buckets-and-leases',
       '004-postgres-outbox-notify',
+      '005-admin-audit',
     ])
 
     const present = (await handle.db.introspection.getTables()).map((table) => table.name).sort()
@@ -144,6 +147,7 @@ for (const dialect of dialects) {
         '002-authorization-attempts-and-timeline',
         '003-relay-buckets-and-leases',
         '004-postgres-outbox-notify',
+        '005-admin-audit',
       ],
     )
   })

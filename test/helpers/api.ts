@@ -17,7 +17,7 @@ import { createMetricsRegistry } from '../../src/observability/metrics.ts'
 import type { OutboxRecord } from '../../src/outbox/writer.ts'
 import { throwawayDatabase } from './databases.ts'
 
-export const ADMIN_TOKEN = 'test-admin-token-0123456789'
+export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdefghij'
 
 export interface HttpResult {
   status: number

@@ -6,8 +6,8 @@ import type { Operation } from '../routes.ts'
 import type { BucketDecision, BucketStore } from './store.ts'
 
 export interface RateLimiterOptions {
-  /** Bucket per operation; null turns that operation's limit off. Defaults: GATEWAY_RATE_LIMIT_*. */
-  limits: Record<Operation, RateLimitSpec | null>
+  /** Bucket per operation; null or absent turns that operation's limit off. Defaults: GATEWAY_RATE_LIMIT_*. */
+  limits: Partial<Record<Operation, RateLimitSpec | null>>
   /**
    * Failed authentications allowed per client address (a bucket each); once it is empty, that
    * address's requests are refused until it refills. null: no limit. Default: null
@@ -96,7 +96,7 @@ export class ClientKeys {
  * refused with 429 RATE_LIMIT_EXCEEDED and `Retry-After` when empty.
  */
 export class RateLimiter {
-  readonly #limits: Record<Operation, RateLimitSpec | null>
+  readonly #limits: Partial<Record<Operation, RateLimitSpec | null>>
   readonly #authFailures: RateLimitSpec | null
   readonly #store: BucketStore
   readonly #policy: 'open' | 'closed'
@@ -126,7 +126,7 @@ export class RateLimiter {
    * RATE_LIMIT_EXCEEDED (429) or, failing closed, RATE_LIMITER_UNAVAILABLE (503).
    */
   async check(operation: Operation, owner: string): Promise<RateLimitHeaders | undefined> {
-    const spec = this.#limits[operation]
+    const spec = this.#limits[operation] ?? null
     if (spec === null) return undefined
     const decision = await this.#take(`${operation}:${owner}`, spec, 1)
     if (decision === undefined) return undefined
@@ -135,7 +135,7 @@ export class RateLimiter {
     this.#onLimited(operation)
     throw new PayrailError(
       'RATE_LIMIT_EXCEEDED',
-      `the ${operation} limit of ${spec.limit} requests per ${spec.windowMs} ms for this API key is used up`,
+      `the ${operation} limit of ${spec.limit} requests per ${spec.windowMs} ms for this ${operation === 'admin' ? 'address' : 'API key'} is used up`,
       { details: { retryAfterSeconds: Math.max(1, Math.ceil(decision.retryAfterMs / 1000)), headers } },
     )
   }
