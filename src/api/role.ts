@@ -72,9 +72,9 @@ export async function startApiRole(
     logger,
   })
 
-  await app.listen({ host: config.HOST, port: config.API_PORT })
+  await app.listen({ host: config.API_HOST, port: config.API_PORT })
   return {
-    url: `http://${config.HOST}:${config.API_PORT}`,
+    url: `http://${config.API_HOST}:${config.API_PORT}`,
     close: () => {
       const sweeping = recovery.stop()
       return shutdownInOrder(

@@ -259,8 +259,15 @@ export const variables = {
   LOG_LEVEL: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
   /** `auto`: pretty on a terminal, JSON otherwise. */
   LOG_FORMAT: oneOf(['auto', 'json', 'pretty'], 'auto'),
-  /** Address every HTTP role binds to; loopback unless told otherwise. */
+  /**
+   * Address the gateway and the relay's and workers' health and metrics ports bind to; loopback
+   * unless told otherwise. The api and the acquirer simulator have their own (API_HOST,
+   * ACQUIRER_HOST) and never follow it: opening HOST to the network must not expose the api
+   * (behind the gateway's limits) or the simulator.
+   */
   HOST: text(1, 1000, '127.0.0.1'),
+  API_HOST: text(1, 1000, '127.0.0.1'),
+  ACQUIRER_HOST: text(1, 1000, '127.0.0.1'),
 
   DATABASE_URL: databaseUrl('sqlite:./data/payrail.db'),
   DB_POOL_MAX: integer(1, 1000, 20),
@@ -355,6 +362,8 @@ export const variables = {
   WORKER_MAX_ATTEMPTS: positiveInt(10),
 
   ACQUIRER_PORT: port(8090),
+  /** Bearer token for the simulator's `/admin/mode`; unset, its admin switches answer 401. */
+  ACQUIRER_ADMIN_TOKEN: optional(secret(32)),
   ACQUIRER_URL: httpUrl('http://127.0.0.1:8090'),
   ACQUIRER_AUTH_TIMEOUT_MS: positiveInt(1000),
   ACQUIRER_SETTLE_TIMEOUT_MS: positiveInt(5000),
