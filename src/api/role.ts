@@ -24,7 +24,8 @@ export async function startApiRole(
   logger: Logger,
   afterCommit?: CommitHandOff,
 ): Promise<RunningRole> {
-  const database = openRoleDatabase(config, logger)
+  // A saturated pool answers 503 at once rather than holding requests until the gateway gives up.
+  const database = openRoleDatabase(config, logger, config.DB_POOL_MAX, config.DB_POOL_ACQUIRE_TIMEOUT_MS)
   await migrateToLatest(database.db, database.dialect)
   const registry = createMetricsRegistry('api')
   const metrics = createApiMetrics(registry)

@@ -271,6 +271,8 @@ export const variables = {
 
   DATABASE_URL: databaseUrl('sqlite:./data/payrail.db'),
   DB_POOL_MAX: integer(1, 1000, 20),
+  /** Longest wait of an api request for a pooled connection before it answers 503 DATABASE_BUSY. */
+  DB_POOL_ACQUIRE_TIMEOUT_MS: positiveInt(1000),
 
   /** Empty: the local broker that `payrail kafka start` runs on 127.0.0.1:9092. */
   KAFKA_BROKERS: brokerList(''),

@@ -16,6 +16,7 @@ import {
 import { createPool as createMysqlPool } from 'mysql2'
 import pg from 'pg'
 import { PayrailError } from '../domain/errors.ts'
+import { guardedDialect } from './guarded-driver.ts'
 import type { Database } from './schema.ts'
 import { withStatementCache } from './sqlite-statement-cache.ts'
 
@@ -32,6 +33,11 @@ export interface DatabaseOptions {
    * Default: a process warning.
    */
   onIdleConnectionError?: (error: Error) => void
+  /**
+   * Longest wait for a free pooled connection (on SQLite, for the one connection) before the
+   * query fails with DATABASE_BUSY (503, Retry-After). Default: none, the pool's own wait.
+   */
+  acquireTimeoutMs?: number
 }
 
 export interface DatabaseHandle {
@@ -90,6 +96,17 @@ class TransactionalDdlSqliteAdapter extends SqliteAdapter {
   }
 }
 
+/**
+ * Kysely serializes the one SQLite connection with a lock of its own above the driver, whose
+ * wait nothing bounds; payrail's guarded driver takes turns itself instead (guarded-driver.ts),
+ * with the acquire timeout, so Kysely is told not to.
+ */
+class TurnTakingSqliteAdapter extends TransactionalDdlSqliteAdapter {
+  override get supportsMultipleConnections(): boolean {
+    return true
+  }
+}
+
 class ImmediateSqliteDialect extends SqliteDialect {
   readonly #config: SqliteDialectConfig
   constructor(config: SqliteDialectConfig) {
@@ -100,7 +117,7 @@ class ImmediateSqliteDialect extends SqliteDialect {
     return new ImmediateSqliteDriver(this.#config)
   }
   override createAdapter(): SqliteAdapter {
-    return new TransactionalDdlSqliteAdapter()
+    return new TurnTakingSqliteAdapter()
   }
 }
 
@@ -160,7 +177,12 @@ export function openDatabase(options: DatabaseOptions): DatabaseHandle {
       : dialect === 'mysql'
         ? mysqlDialect(options.url, poolMax, onIdleError)
         : postgresDialect(options.url, poolMax, onIdleError)
-  const db = new Kysely<Database>({ dialect: kyselyDialect })
+  const db = new Kysely<Database>({
+    dialect: guardedDialect(kyselyDialect, {
+      acquireTimeoutMs: options.acquireTimeoutMs,
+      singleConnection: dialect === 'sqlite',
+    }),
+  })
   return { db, dialect, safeUrl: redactUrl(options.url), close: () => db.destroy() }
 }
 

@@ -60,6 +60,7 @@ export const errorCatalog = {
   KAFKA_UNAVAILABLE: { status: 503, retryable: true, title: 'Kafka is unreachable' },
   KAFKA_BROKER_START_FAILED: { status: 500, retryable: false, title: 'The local Kafka broker did not start' },
   DATABASE_UNAVAILABLE: { status: 503, retryable: true, title: 'The database is unreachable' },
+  DATABASE_BUSY: { status: 503, retryable: true, title: 'Every database connection is busy' },
   MIGRATION_FAILED: { status: 500, retryable: false, title: 'A database migration failed' },
   INTERNAL: { status: 500, retryable: false, title: 'Internal error' },
 

@@ -48,6 +48,10 @@ export interface ApiFixture {
 }
 
 export interface ApiFixtureOptions {
+  /** Connections of the api's pool. Default: 20. */
+  poolMax?: number
+  /** The api's wait for a pooled connection (DB_POOL_ACQUIRE_TIMEOUT_MS). Default: none. */
+  acquireTimeoutMs?: number
   authorizeTimeoutMs?: number
   breakerThreshold?: number
 }
@@ -65,7 +69,10 @@ export async function startApi(
 ): Promise<ApiFixture | undefined> {
   const database = await throwawayDatabase(t, dialect)
   if (database === undefined) return undefined
-  const handle = database.open(20)
+  const handle = database.open(
+    options.poolMax ?? 20,
+    options.acquireTimeoutMs === undefined ? {} : { acquireTimeoutMs: options.acquireTimeoutMs },
+  )
   await migrateToLatest(handle.db, handle.dialect)
 
   let logs = ''
