@@ -16,6 +16,7 @@ import {
 import { createPool as createMysqlPool } from 'mysql2'
 import pg from 'pg'
 import { PayrailError } from '../domain/errors.ts'
+import { maskCredentials } from '../runtime/options.ts'
 import { guardedDialect } from './guarded-driver.ts'
 import type { Database } from './schema.ts'
 import { withStatementCache } from './sqlite-statement-cache.ts'
@@ -59,7 +60,7 @@ function dialectOf(url: string): DialectName {
 }
 
 function redactUrl(url: string): string {
-  return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@')
+  return maskCredentials(url)
 }
 
 // PostgreSQL sends BIGINT and NUMERIC as strings. payrail's BIGINT columns hold safe integers

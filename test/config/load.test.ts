@@ -129,6 +129,10 @@ test('a secret is never repeated in the message, nor a password inside a URL', (
     's3cret-pw',
     /DATABASE_URL="oracle:\/\/app:\*\*\*@db/,
   )
+  // No user name, or an @ inside the password: the old mask left these in the message.
+  check({ REDIS_URL: 'redis://:r3dis-pw@cache:6379 x' }, 'r3dis-pw', /REDIS_URL="redis:\/\/:\*\*\*@cache/)
+  check({ DATABASE_URL: 'oracle://app:p@ss-w0rd@db/x' }, 'ss-w0rd', /DATABASE_URL="oracle:\/\/app:\*\*\*@db/)
+  check({ DATABASE_URL: 'oracle://t0ken-only@db/x' }, 't0ken-only', /DATABASE_URL="oracle:\/\/\*\*\*@db/)
 })
 
 test('rules that tie two variables together name both', () => {
