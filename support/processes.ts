@@ -72,6 +72,9 @@ export async function startRole(
   }
 }
 
+/** The simulator's admin token in the tests (its `/admin/mode` refuses requests without one). */
+export const ACQUIRER_ADMIN_TOKEN = 'test-acquirer-admin-token-0123456789'
+
 /** The acquirer simulator as a real process, fast and error-free unless a test switches its mode. */
 export async function startAcquirer(env: Record<string, string> = {}): Promise<RoleProcess> {
   const port = await freePort()
@@ -81,8 +84,7 @@ export async function startAcquirer(env: Record<string, string> = {}): Promise<R
     ACQUIRER_SETTLE_LATENCY_MS: '0-2',
     ACQUIRER_AUTH_FAILURE_RATE: '0',
     ACQUIRER_SETTLE_FAILURE_RATE: '0',
-    // Empty means unset: the admin switches stay open for the tests.
-    ADMIN_TOKEN: '',
+    ACQUIRER_ADMIN_TOKEN: ACQUIRER_ADMIN_TOKEN,
     ...env,
   })
 }
@@ -94,7 +96,7 @@ export async function setAcquirerMode(
 ): Promise<void> {
   const response = await fetch(`${acquirerUrl}/admin/mode`, {
     method: 'PUT',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${ACQUIRER_ADMIN_TOKEN}` },
     body: JSON.stringify(slowExtraMs === undefined ? { mode } : { mode, slowExtraMs }),
   })
   if (!response.ok)

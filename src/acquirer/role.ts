@@ -11,10 +11,10 @@ export async function startAcquirerRole(config: Config, logger: Logger): Promise
     settleLatencyMs: config.ACQUIRER_SETTLE_LATENCY_MS,
     authFailureRate: config.ACQUIRER_AUTH_FAILURE_RATE,
     settleFailureRate: config.ACQUIRER_SETTLE_FAILURE_RATE,
-    adminToken: config.ADMIN_TOKEN,
+    adminToken: config.ACQUIRER_ADMIN_TOKEN,
     logger,
     registry: createMetricsRegistry('acquirer'),
   })
-  await app.listen({ host: config.HOST, port: config.ACQUIRER_PORT })
-  return { url: `http://${config.HOST}:${config.ACQUIRER_PORT}`, close: () => app.close() }
+  await app.listen({ host: config.ACQUIRER_HOST, port: config.ACQUIRER_PORT })
+  return { url: `http://${config.ACQUIRER_HOST}:${config.ACQUIRER_PORT}`, close: () => app.close() }
 }

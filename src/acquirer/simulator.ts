@@ -36,7 +36,7 @@ export interface AcquirerSimulatorOptions {
   slowExtraMs?: number
   /** Results (and ledger entries) remembered per operation for repeated references; the oldest go first. Default: 1,000,000. */
   memory?: number
-  /** Token for `/admin/*`; when unset the admin switches are open (the simulator is a test tool). */
+  /** Token for `/admin/*`; when unset the admin switches answer 401 (ACQUIRER_ADMIN_TOKEN). */
   adminToken?: string | undefined
   /** Source of randomness, for deterministic tests. Default: Math.random. */
   random?: () => number
@@ -286,8 +286,9 @@ export function buildAcquirerSimulator(options: AcquirerSimulatorOptions): Fasti
   })
 
   const guardAdmin = async (request: FastifyRequest, reply: FastifyReply) => {
+    // Whoever reaches an open switch could make every payment fail: without a token it stays shut.
     if (
-      options.adminToken !== undefined &&
+      options.adminToken === undefined ||
       !tokenMatches(options.adminToken, request.headers.authorization)
     ) {
       await reply.code(401).send({ error: 'unauthorized' })

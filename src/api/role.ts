@@ -28,7 +28,8 @@ export async function startApiRole(
   logger: Logger,
   afterCommit?: CommitHandOff,
 ): Promise<RunningRole> {
-  const database = openRoleDatabase(config, logger)
+  // A saturated pool answers 503 at once rather than holding requests until the gateway gives up.
+  const database = openRoleDatabase(config, logger, config.DB_POOL_MAX, config.DB_POOL_ACQUIRE_TIMEOUT_MS)
   await migrateToLatest(database.db, database.dialect)
   const registry = createMetricsRegistry('api')
   const metrics = createApiMetrics(registry)
@@ -95,9 +96,9 @@ export async function startApiRole(
     logger,
   })
 
-  await app.listen({ host: config.HOST, port: config.API_PORT })
+  await app.listen({ host: config.API_HOST, port: config.API_PORT })
   return {
-    url: `http://${config.HOST}:${config.API_PORT}`,
+    url: `http://${config.API_HOST}:${config.API_PORT}`,
     close: () => {
       const sweeping = recovery.stop()
       return shutdownInOrder(

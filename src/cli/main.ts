@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander'
 import { errorCatalog } from '../domain/errors.ts'
 import { exitQuietlyWhenOutputCloses } from './closed-output.ts'
+import { registerAdmin } from './commands/admin.ts'
 import { registerBench } from './commands/bench.ts'
 import { registerKafka } from './commands/kafka.ts'
 import { registerLedger } from './commands/ledger.ts'
@@ -23,6 +24,7 @@ const program = new Command('payrail')
 registerUp(program)
 registerRoles(program)
 registerMerchant(program)
+registerAdmin(program)
 registerOutbox(program)
 registerLedger(program)
 registerKafka(program)

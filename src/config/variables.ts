@@ -1,3 +1,4 @@
+import { isIP } from 'node:net'
 import { type TSchema, Type } from 'typebox'
 import type { FieldAnnotations } from '../runtime/options.ts'
 
@@ -211,6 +212,28 @@ const rateLimit = (fallback: string) =>
     default: fallback,
   })
 
+/** Whether `text` is an IPv4 or IPv6 address, or one with a prefix length that fits it (`10.0.0.0/8`). */
+function isNetwork(text: string): boolean {
+  const [address = '', bits, extra] = text.split('/')
+  const family = isIP(address)
+  if (family === 0 || extra !== undefined) return false
+  if (bits === undefined) return true
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128)
+}
+
+/** Comma-separated networks, such as `127.0.0.0/8,::1,10.1.2.0/24`. */
+const networkList = (fallback: string) =>
+  variable({
+    pattern: /^[0-9A-Fa-f.:/]+(,[0-9A-Fa-f.:/]+)*$/,
+    problem: 'must be a comma-separated list of addresses or networks, such as 127.0.0.0/8,::1',
+    refine: {
+      holds: (value) => value.split(',').every(isNetwork),
+      problem: 'must be a comma-separated list of addresses or networks, such as 127.0.0.0/8,::1',
+    },
+    decode: (value) => value.split(','),
+    default: fallback,
+  })
+
 /** `routeId=ms` pairs, such as `admin=60000,payments.read=5000`. */
 const routeTimeouts = (fallback: string) =>
   variable({
@@ -236,11 +259,20 @@ export const variables = {
   LOG_LEVEL: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
   /** `auto`: pretty on a terminal, JSON otherwise. */
   LOG_FORMAT: oneOf(['auto', 'json', 'pretty'], 'auto'),
-  /** Address every HTTP role binds to; loopback unless told otherwise. */
+  /**
+   * Address the gateway and the relay's and workers' health and metrics ports bind to; loopback
+   * unless told otherwise. The api and the acquirer simulator have their own (API_HOST,
+   * ACQUIRER_HOST) and never follow it: opening HOST to the network must not expose the api
+   * (behind the gateway's limits) or the simulator.
+   */
   HOST: text(1, 1000, '127.0.0.1'),
+  API_HOST: text(1, 1000, '127.0.0.1'),
+  ACQUIRER_HOST: text(1, 1000, '127.0.0.1'),
 
   DATABASE_URL: databaseUrl('sqlite:./data/payrail.db'),
   DB_POOL_MAX: integer(1, 1000, 20),
+  /** Longest wait of an api request for a pooled connection before it answers 503 DATABASE_BUSY. */
+  DB_POOL_ACQUIRE_TIMEOUT_MS: positiveInt(1000),
 
   /** Empty: the local broker that `payrail kafka start` runs on 127.0.0.1:9092. */
   KAFKA_BROKERS: brokerList(''),
@@ -302,6 +334,15 @@ export const variables = {
   GATEWAY_RATE_LIMIT_CAPTURE: rateLimit('2000/1s'),
   GATEWAY_RATE_LIMIT_REFUND: rateLimit('1000/1s'),
   GATEWAY_RATE_LIMIT_READ: rateLimit('5000/1s'),
+  /**
+   * Failed authentications per client address (an ill-formed key, or a 401 from the api); once
+   * used up, that address's requests answer 429 until the bucket refills.
+   */
+  GATEWAY_RATE_LIMIT_AUTH_FAILURES: rateLimit('20/1m'),
+  /** Requests to the operations plane (`/api/admin/**`) per client address. */
+  GATEWAY_RATE_LIMIT_ADMIN: rateLimit('10/1s'),
+  /** Networks whose clients may reach the operations plane through the gateway; others get 403. */
+  GATEWAY_ADMIN_ALLOW: networkList('127.0.0.0/8,::1'),
   /** When Redis fails: `open` lets requests through, `closed` answers 503; a metric counts either. */
   GATEWAY_RATE_LIMIT_ON_REDIS_FAILURE: oneOf(['open', 'closed'], 'open'),
   /** Longest wait for Redis on the request path before the failure policy applies. */
@@ -349,6 +390,8 @@ export const variables = {
   WORKER_OUTAGE_MAX_DELAY_MS: positiveInt(30_000),
 
   ACQUIRER_PORT: port(8090),
+  /** Bearer token for the simulator's `/admin/mode`; unset, its admin switches answer 401. */
+  ACQUIRER_ADMIN_TOKEN: optional(secret(32)),
   ACQUIRER_URL: httpUrl('http://127.0.0.1:8090'),
   ACQUIRER_AUTH_TIMEOUT_MS: positiveInt(1000),
   ACQUIRER_SETTLE_TIMEOUT_MS: positiveInt(5000),
@@ -361,6 +404,6 @@ export const variables = {
 
   /** Unset: rate limits are kept in memory. */
   REDIS_URL: optional(redisUrl),
-  /** Bearer token for the operations endpoints; unset disables them. */
-  ADMIN_TOKEN: optional(secret(16)),
+  /** Bearer token for the operations endpoints; unset disables them. 32+ characters: a guess must be hopeless. */
+  ADMIN_TOKEN: optional(secret(32)),
 }

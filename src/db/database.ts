@@ -16,7 +16,9 @@ import {
 import { createPool as createMysqlPool } from 'mysql2'
 import pg from 'pg'
 import { PayrailError } from '../domain/errors.ts'
+import { maskCredentials } from '../runtime/options.ts'
 import { classifyingDialect } from './classifying-driver.ts'
+import { guardedDialect } from './guarded-driver.ts'
 import type { Database } from './schema.ts'
 import { withStatementCache } from './sqlite-statement-cache.ts'
 
@@ -33,6 +35,11 @@ export interface DatabaseOptions {
    * listener such an error would end the process. Default: a process warning.
    */
   onIdleConnectionError?: (error: Error) => void
+  /**
+   * Longest wait for a free pooled connection (on SQLite, for the one connection) before the
+   * query fails with DATABASE_BUSY (503, Retry-After). Default: none, the pool's own wait.
+   */
+  acquireTimeoutMs?: number
 }
 
 export interface DatabaseHandle {
@@ -54,7 +61,7 @@ function dialectOf(url: string): DialectName {
 }
 
 function redactUrl(url: string): string {
-  return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@')
+  return maskCredentials(url)
 }
 
 // PostgreSQL sends BIGINT and NUMERIC as strings. payrail's BIGINT columns hold safe integers
@@ -91,6 +98,17 @@ class TransactionalDdlSqliteAdapter extends SqliteAdapter {
   }
 }
 
+/**
+ * Kysely serializes the one SQLite connection with a lock of its own above the driver, whose
+ * wait nothing bounds; payrail's guarded driver takes turns itself instead (guarded-driver.ts),
+ * with the acquire timeout, so Kysely is told not to.
+ */
+class TurnTakingSqliteAdapter extends TransactionalDdlSqliteAdapter {
+  override get supportsMultipleConnections(): boolean {
+    return true
+  }
+}
+
 class ImmediateSqliteDialect extends SqliteDialect {
   readonly #config: SqliteDialectConfig
   constructor(config: SqliteDialectConfig) {
@@ -101,7 +119,7 @@ class ImmediateSqliteDialect extends SqliteDialect {
     return new ImmediateSqliteDriver(this.#config)
   }
   override createAdapter(): SqliteAdapter {
-    return new TransactionalDdlSqliteAdapter()
+    return new TurnTakingSqliteAdapter()
   }
 }
 
@@ -165,7 +183,13 @@ export function openDatabase(options: DatabaseOptions): DatabaseHandle {
       : dialect === 'mysql'
         ? mysqlDialect(options.url, poolMax, onIdleError)
         : postgresDialect(options.url, poolMax, onIdleError)
-  const db = new Kysely<Database>({ dialect: classifyingDialect(kyselyDialect) })
+  // Errors are classified on the driver's own (DATABASE_UNAVAILABLE…), then scrubbed of SQL.
+  const db = new Kysely<Database>({
+    dialect: guardedDialect(classifyingDialect(kyselyDialect), {
+      acquireTimeoutMs: options.acquireTimeoutMs,
+      singleConnection: dialect === 'sqlite',
+    }),
+  })
   return { db, dialect, safeUrl: redactUrl(options.url), close: () => db.destroy() }
 }
 

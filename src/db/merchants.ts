@@ -1,11 +1,11 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { Kysely } from 'kysely'
+import { API_KEY_PREFIX_LENGTH, apiKeyFrom, isWellFormedApiKey } from '../domain/api-keys.ts'
 import { PayrailError } from '../domain/errors.ts'
 import { newId } from '../domain/ids.ts'
 import type { Database } from './schema.ts'
 
 const MERCHANT_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/
-const KEY_PREFIX_LENGTH = 12
 
 function assertMerchantId(id: string): void {
   if (!MERCHANT_ID.test(id)) {
@@ -22,7 +22,7 @@ function hashKey(key: string): string {
 
 /** Where a key can be found again: `prk_` and 8 random characters, shown to operators. */
 export function keyPrefix(key: string): string {
-  return key.slice(0, KEY_PREFIX_LENGTH)
+  return key.slice(0, API_KEY_PREFIX_LENGTH)
 }
 
 export interface IssuedKey {
@@ -40,8 +40,7 @@ export async function issueApiKey(
 ): Promise<IssuedKey> {
   assertMerchantId(merchantId)
   const now = Date.now()
-  const random = randomBytes(32).toString('base64url')
-  const key = `prk_${random.slice(0, KEY_PREFIX_LENGTH - 4)}_${random.slice(KEY_PREFIX_LENGTH - 4)}`
+  const key = apiKeyFrom(randomBytes(32).toString('base64url'))
   await db.transaction().execute(async (trx) => {
     const existing = await trx
       .selectFrom('merchants')
@@ -94,7 +93,8 @@ export async function revokeMerchantKeys(db: Kysely<Database>, merchantId: strin
  * hash in constant time, so response timing tells nothing about how much of a guess was right.
  */
 export async function merchantForKey(db: Kysely<Database>, key: string): Promise<string | undefined> {
-  if (key.length < KEY_PREFIX_LENGTH + 2 || key.length > 200) return undefined
+  // A guess that cannot be a key costs no lookup.
+  if (!isWellFormedApiKey(key)) return undefined
   const row = await db
     .selectFrom('api_keys')
     .select(['merchant_id', 'key_hash'])

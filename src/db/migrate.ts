@@ -10,6 +10,7 @@ import * as relayBuckets from './migrations/003-relay-buckets-and-leases.ts'
 import * as postgresNotify from './migrations/004-postgres-outbox-notify.ts'
 import * as attemptChecks from './migrations/005-authorization-attempt-checks.ts'
 import * as retentionIndexes from './migrations/006-retention-indexes.ts'
+import * as adminAudit from './migrations/007-admin-audit.ts'
 import type { Database } from './schema.ts'
 
 interface VersionedMigration {
@@ -25,6 +26,7 @@ const migrations: Record<string, VersionedMigration> = {
   '004-postgres-outbox-notify': postgresNotify,
   '005-authorization-attempt-checks': attemptChecks,
   '006-retention-indexes': retentionIndexes,
+  '007-admin-audit': adminAudit,
 }
 
 class StaticProvider implements MigrationProvider {

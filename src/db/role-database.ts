@@ -10,10 +10,12 @@ export function openRoleDatabase(
   config: Pick<Config, 'DATABASE_URL' | 'DB_POOL_MAX'>,
   logger: Logger,
   poolMax = config.DB_POOL_MAX,
+  acquireTimeoutMs?: number,
 ): DatabaseHandle {
   return openDatabase({
     url: config.DATABASE_URL,
     poolMax,
+    ...(acquireTimeoutMs === undefined ? {} : { acquireTimeoutMs }),
     onIdleConnectionError: (error) =>
       logger.warn({ err: error }, 'idle database connection failed; the pool replaces it'),
   })

@@ -19,6 +19,7 @@ export interface Database {
   outbox_retries: OutboxRetryTable
   outbox_dead: OutboxDeadTable
   relay_instances: RelayInstanceTable
+  admin_audit: AdminAuditTable
 }
 
 export interface MerchantTable {
@@ -163,4 +164,16 @@ export interface RelayInstanceTable {
   id: string
   heartbeat_at: number
   breaker_state: string
+}
+
+/** One request to the operations plane (migration 005). */
+export interface AdminAuditTable {
+  id: string
+  at: number
+  actor: string
+  action: string
+  target: string | null
+  source: string
+  request_id: string
+  status: number | null
 }

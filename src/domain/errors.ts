@@ -12,6 +12,11 @@ export const errorCatalog = {
   UNAUTHORIZED: { status: 401, retryable: false, title: 'Missing or invalid credentials' },
   MERCHANT_MISMATCH: { status: 403, retryable: false, title: 'The merchant does not match the API key' },
   NOT_FOUND: { status: 404, retryable: false, title: 'Not found' },
+  ADMIN_NETWORK_REFUSED: {
+    status: 403,
+    retryable: false,
+    title: 'The operations plane is not open to this network',
+  },
   PAYLOAD_TOO_LARGE: { status: 413, retryable: false, title: 'Request body too large' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, retryable: false, title: 'Unsupported media type' },
   UNSUPPORTED_CURRENCY: { status: 422, retryable: false, title: 'Unsupported currency' },
@@ -77,6 +82,7 @@ export const errorCatalog = {
     retryable: true,
     title: 'The database rolled the transaction back under lock contention',
   },
+  DATABASE_BUSY: { status: 503, retryable: true, title: 'Every database connection is busy' },
   MIGRATION_FAILED: { status: 500, retryable: false, title: 'A database migration failed' },
   INTERNAL: { status: 500, retryable: false, title: 'Internal error' },
 

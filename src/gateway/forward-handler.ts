@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { BlockList, isIPv4, isIPv6 } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { Type } from 'typebox'
 import { errorCatalog, hasErrorCode, PayrailError } from '../domain/errors.ts'
@@ -10,8 +11,8 @@ import { corsHeaders } from './cors.ts'
 import type { Forwarder } from './forwarder.ts'
 import { clientResponseHeaders, requestIdOf, upstreamRequestHeaders } from './headers.ts'
 import type { GatewayMetrics } from './metrics.ts'
-import { ClientKeys, type RateLimiter } from './rate-limit/limiter.ts'
-import { matchRoute } from './routes.ts'
+import { ClientKeys, credentialOf, type RateLimiter } from './rate-limit/limiter.ts'
+import { isCanonicalPath, matchRoute } from './routes.ts'
 import { Tracer } from './trace.ts'
 
 export interface ForwardHandlerOptions {
@@ -27,6 +28,28 @@ export interface ForwardHandlerOptions {
   accessLog?: boolean
   /** True once the gateway is stopping: new requests are turned away with 503. */
   closing: () => boolean
+  /** Networks allowed to reach `/api/admin/**`. Default: 127.0.0.0/8 and ::1 (GATEWAY_ADMIN_ALLOW). */
+  adminAllow?: string[]
+}
+
+/** A BlockList of the networks allowed, in the form `net.BlockList` checks addresses against. */
+export function networks(list: string[]): BlockList {
+  const allowed = new BlockList()
+  for (const item of list) {
+    const [address = '', bits] = item.split('/')
+    const family = isIPv6(address) ? 'ipv6' : 'ipv4'
+    if (bits === undefined) allowed.addAddress(address, family)
+    else allowed.addSubnet(address, Number(bits), family)
+  }
+  return allowed
+}
+
+/** Whether a socket's remote address (IPv4-mapped IPv6 included) is in `allowed`. */
+function allows(allowed: BlockList, address: string): boolean {
+  if (address.startsWith('::ffff:') && isIPv4(address.slice(7)))
+    return allowed.check(address.slice(7), 'ipv4')
+  if (isIPv4(address)) return allowed.check(address, 'ipv4')
+  return isIPv6(address) && allowed.check(address, 'ipv6')
 }
 
 /** The paths forwarded to the api upstreams: `/api/payments/**`, `/api/admin/**` and the OpenAPI document. */
@@ -102,6 +125,20 @@ export function createForwardHandler(options: ForwardHandlerOptions) {
   const accessLog = options.accessLog ?? true
   const tracer = new Tracer()
   const clientKeys = new ClientKeys()
+  const adminAllowed = networks(options.adminAllow ?? ['127.0.0.0/8', '::1'])
+
+  /** The operations plane: a bucket per client address (one shared token has no owner of its own). */
+  async function limitAdmin(clientIp: string, headers: Record<string, string | string[]>): Promise<void> {
+    try {
+      await limiter.checkAuthFailures(clientIp)
+      const limitHeaders = await limiter.check('admin', `ip:${clientIp}`)
+      if (limitHeaders !== undefined) Object.assign(headers, limitHeaders)
+    } catch (error) {
+      if (hasErrorCode(error, 'RATE_LIMIT_EXCEEDED'))
+        Object.assign(headers, (error as { details: { headers: Record<string, string> } }).details.headers)
+      throw error
+    }
+  }
 
   return async function handleForward(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const started = performance.now()
@@ -109,7 +146,8 @@ export function createForwardHandler(options: ForwardHandlerOptions) {
     const url = request.url ?? '/'
     const requestId = requestIdOf(request.headers['x-request-id'])
     const queryAt = url.indexOf('?')
-    const match = matchRoute(method, queryAt === -1 ? url : url.slice(0, queryAt))
+    const path = queryAt === -1 ? url : url.slice(0, queryAt)
+    const match = matchRoute(method, path)
     const clientIp = request.socket.remoteAddress ?? ''
     const headers: Record<string, string | string[]> = { 'x-request-id': requestId }
     const cors = corsHeaders(request.headers.origin, allowedOrigins)
@@ -117,23 +155,39 @@ export function createForwardHandler(options: ForwardHandlerOptions) {
     let traceId: string | undefined
     let upstream: string | undefined
     let attempts: number | undefined
+    let owner: string | undefined
+    let credential: ReturnType<typeof credentialOf> | undefined
 
     try {
       if (options.closing()) {
         headers.connection = 'close'
         throw new PayrailError('UPSTREAM_UNAVAILABLE', 'the gateway is stopping; the request was not sent')
       }
-      if (!FORWARDED_METHODS.has(method))
+      if (!FORWARDED_METHODS.has(method)) throw new PayrailError('NOT_FOUND', `no route ${method} ${path}`)
+      // Refused rather than normalized: the gateway would have to decode exactly as the api does.
+      if (!isCanonicalPath(path))
         throw new PayrailError(
-          'NOT_FOUND',
-          `no route ${method} ${queryAt === -1 ? url : url.slice(0, queryAt)}`,
+          'VALIDATION_FAILED',
+          'the request path is not canonical: write it without percent-escapes, empty or dot segments, or characters other than letters, digits and -._~:@',
         )
-      if (match.operation !== undefined) {
+      if (match.operation === 'admin') {
+        if (!allows(adminAllowed, clientIp))
+          throw new PayrailError('ADMIN_NETWORK_REFUSED', 'the operations plane is not open to this address')
+        await limitAdmin(clientIp, headers)
+      } else if (match.operation !== undefined) {
+        owner = clientKeys.of(request.headers.authorization, clientIp)
         try {
-          const limitHeaders = await limiter.check(
-            match.operation,
-            clientKeys.of(request.headers.authorization, clientIp),
-          )
+          // A key the api accepted lately skips this look-up, so busy merchants pay one store call.
+          if (!clientKeys.trusted(owner)) await limiter.checkAuthFailures(clientIp)
+          credential = credentialOf(request.headers.authorization)
+          if (credential === 'malformed') {
+            await limiter.recordAuthFailure(clientIp)
+            throw new PayrailError(
+              'UNAUTHORIZED',
+              'the Authorization header is not Bearer and an API key of the form payrail issues',
+            )
+          }
+          const limitHeaders = await limiter.check(match.operation, owner)
           if (limitHeaders !== undefined) Object.assign(headers, limitHeaders)
         } catch (error) {
           if (hasErrorCode(error, 'RATE_LIMIT_EXCEEDED')) {
@@ -182,6 +236,12 @@ export function createForwardHandler(options: ForwardHandlerOptions) {
       upstream = result.upstream
       attempts = result.attempts
       const answer = result.answer
+      if (answer.statusCode === 401) {
+        if (owner !== undefined) clientKeys.distrust(owner)
+        await limiter.recordAuthFailure(clientIp)
+      } else if (credential === 'key' && owner !== undefined && answer.statusCode < 500) {
+        clientKeys.trust(owner)
+      }
       const out = Object.assign(clientResponseHeaders(answer.headers), headers)
       if (method === 'HEAD') {
         if (answer.headers['content-length'] !== undefined)
@@ -252,6 +312,7 @@ function writeProblem(
   headers['content-length'] = String(Buffer.byteLength(body))
   const retryAfter = retryAfterOf(problem)
   if (retryAfter !== undefined) headers['retry-after'] = retryAfter
+  if (problem.code === 'UNAUTHORIZED') headers['www-authenticate'] = 'Bearer'
   response.writeHead(problem.status, headers)
   response.end(body)
 }

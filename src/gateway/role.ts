@@ -96,7 +96,9 @@ export async function startGatewayRole(config: Config, logger: Logger): Promise<
       capture: config.GATEWAY_RATE_LIMIT_CAPTURE,
       refund: config.GATEWAY_RATE_LIMIT_REFUND,
       read: config.GATEWAY_RATE_LIMIT_READ,
+      admin: config.GATEWAY_RATE_LIMIT_ADMIN,
     },
+    authFailures: config.GATEWAY_RATE_LIMIT_AUTH_FAILURES,
     onStoreFailure: config.GATEWAY_RATE_LIMIT_ON_REDIS_FAILURE,
     onLimited: (operation) => metrics.limited(operation),
     onStoreError: (policy) => metrics.limiterFailure(policy),
@@ -137,6 +139,7 @@ export async function startGatewayRole(config: Config, logger: Logger): Promise<
       ],
       bodyLimitBytes: config.GATEWAY_BODY_LIMIT_BYTES,
       corsOrigins: splitList(config.GATEWAY_CORS_ORIGINS),
+      adminAllow: config.GATEWAY_ADMIN_ALLOW,
       dashboardDir: config.GATEWAY_DASHBOARD_DIR,
     })
     await app.listen({ host: config.HOST, port: config.GATEWAY_PORT })

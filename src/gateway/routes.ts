@@ -1,7 +1,7 @@
 import { PayrailError } from '../domain/errors.ts'
 
-/** What a request does, for rate limits: one token bucket per API key and operation. */
-export type Operation = 'authorize' | 'capture' | 'refund' | 'read'
+/** What a request does, for rate limits: one token bucket per API key (per address for `admin`) and operation. */
+export type Operation = 'authorize' | 'capture' | 'refund' | 'read' | 'admin'
 
 /**
  * Route ids are the only route names in metrics and logs: a small fixed set, never raw paths
@@ -29,8 +29,21 @@ const AUTHORIZE: RouteMatch = { id: 'payments.authorize', operation: 'authorize'
 const CAPTURE: RouteMatch = { id: 'payments.capture', operation: 'capture' }
 const REFUND: RouteMatch = { id: 'payments.refund', operation: 'refund' }
 const OTHER: RouteMatch = { id: 'payments.other', operation: 'read' }
-const ADMIN: RouteMatch = { id: 'admin', operation: undefined }
+const ADMIN: RouteMatch = { id: 'admin', operation: 'admin' }
 const OPENAPI: RouteMatch = { id: 'openapi', operation: undefined }
+
+// Segments of letters, digits and `-._~:@` only. Anything else is a second spelling of some path
+// that the api (Fastify) would route after decoding or cutting it: `%61uthorize` is `authorize`,
+// `authorize;x` is `authorize` (find-my-way ends the path at `;`), `capture//id` and `./` are
+// resolved by some clients and proxies. Classifying such a path as what it says here while the
+// api serves it as something else would let it dodge the authorize limit and timeout.
+const CANONICAL_SEGMENTS = /^(\/[A-Za-z0-9\-._~:@]+)+$/
+const DOT_SEGMENT = /\/\.\.?(\/|$)/
+
+/** Whether `path` (without its query string) is spelled the one way the gateway classifies it. */
+export function isCanonicalPath(path: string): boolean {
+  return CANONICAL_SEGMENTS.test(path) && !DOT_SEGMENT.test(path)
+}
 
 /** Classifies a request the gateway forwards; `path` is without its query string. */
 export function matchRoute(method: string, path: string): RouteMatch {

@@ -33,6 +33,8 @@ export interface GatewayServerOptions {
   dashboardDir?: string | undefined
   /** One log line per request. Default: true. */
   accessLog?: boolean
+  /** Networks allowed to reach `/api/admin/**`. Default: 127.0.0.0/8 and ::1 (GATEWAY_ADMIN_ALLOW). */
+  adminAllow?: string[]
 }
 
 const OPERATIONAL = new Set(['/healthz', '/readyz', '/metrics'])
@@ -65,6 +67,7 @@ export async function buildGatewayServer(options: GatewayServerOptions): Promise
     corsOrigins,
     accessLog,
     closing: () => closing,
+    adminAllow: options.adminAllow,
   })
 
   const app = createRoleServer({

@@ -30,10 +30,22 @@ export interface OptionRule<T> {
   problem: (options: T) => string
 }
 
+/**
+ * A URL's credentials masked: everything between `//` and the last `@` before the path, so an
+ * empty user name (`redis://:pw@host`) or an `@` inside the password hides all of it. The user
+ * name stays when there is one, for the reader to recognise the URL.
+ */
+export function maskCredentials(text: string): string {
+  return text.replace(/\/\/([^/?#\s]*)@/g, (_, userinfo: string) => {
+    const colon = userinfo.indexOf(':')
+    return colon === -1 ? '//***@' : `//${userinfo.slice(0, colon)}:***@`
+  })
+}
+
 /** How a value appears in a message: strings quoted, credentials in URLs masked, secrets hidden. */
 function shownValue(value: unknown, annotations: FieldAnnotations = {}): string {
   if (annotations.secret === true) return '(hidden)'
-  if (typeof value === 'string') return JSON.stringify(value.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@'))
+  if (typeof value === 'string') return JSON.stringify(maskCredentials(value))
   if (typeof value === 'function') return '(a function)'
   if (Array.isArray(value) || (typeof value === 'object' && value !== null && value.constructor === Object)) {
     try {

@@ -5,6 +5,9 @@ import { buildAcquirerSimulator } from '../../src/acquirer/simulator.ts'
 import { createLogger } from '../../src/observability/logger.ts'
 import { createMetricsRegistry } from '../../src/observability/metrics.ts'
 
+const TOKEN = 'simulator-admin-token-0123456789abcdef'
+const asAdmin = { authorization: `Bearer ${TOKEN}` }
+
 const quiet = () =>
   createLogger({
     role: 'acquirer',
@@ -26,6 +29,7 @@ function simulator(
     authFailureRate: extra.authFailureRate ?? 0,
     settleFailureRate: extra.settleFailureRate ?? 0,
     random,
+    adminToken: TOKEN,
     logger: quiet(),
     registry: createMetricsRegistry('acquirer'),
   })
@@ -95,14 +99,15 @@ test('admin modes: down answers 503, failing answers 503, normal recovers; bad i
       url: '/v1/authorizations',
       payload: { reference, amount: 1, currency: 'EUR' },
     })
-  await app.inject({ method: 'PUT', url: '/admin/mode', payload: { mode: 'down' } })
+  await app.inject({ method: 'PUT', url: '/admin/mode', headers: asAdmin, payload: { mode: 'down' } })
   assert.equal((await authorize('m-1')).statusCode, 503)
-  await app.inject({ method: 'PUT', url: '/admin/mode', payload: { mode: 'failing' } })
+  await app.inject({ method: 'PUT', url: '/admin/mode', headers: asAdmin, payload: { mode: 'failing' } })
   assert.equal((await authorize('m-2')).statusCode, 503)
-  await app.inject({ method: 'PUT', url: '/admin/mode', payload: { mode: 'normal' } })
+  await app.inject({ method: 'PUT', url: '/admin/mode', headers: asAdmin, payload: { mode: 'normal' } })
   assert.equal((await authorize('m-1')).statusCode, 200, 'a failed reference can be retried')
   assert.equal(
-    (await app.inject({ method: 'PUT', url: '/admin/mode', payload: { mode: 'sideways' } })).statusCode,
+    (await app.inject({ method: 'PUT', url: '/admin/mode', headers: asAdmin, payload: { mode: 'sideways' } }))
+      .statusCode,
     400,
   )
   assert.equal(
@@ -115,4 +120,19 @@ test('admin modes: down answers 503, failing answers 503, normal recovers; bad i
     ).statusCode,
     400,
   )
+})
+
+test('the admin switches need the token: none configured, or a wrong one, answers 401 and changes nothing', async (t) => {
+  const open = buildAcquirerSimulator({ logger: quiet(), registry: createMetricsRegistry('acquirer') })
+  const guarded = simulator()
+  t.after(() => Promise.all([open.close(), guarded.close()]))
+  const put = (app: typeof open, headers: Record<string, string>) =>
+    app.inject({ method: 'PUT', url: '/admin/mode', headers, payload: { mode: 'down' } })
+  assert.equal((await put(open, {})).statusCode, 401, 'no token configured: the switch stays shut')
+  assert.equal((await put(open, { authorization: 'Bearer anything' })).statusCode, 401)
+  assert.equal((await put(guarded, { authorization: 'Bearer wrong' })).statusCode, 401)
+  assert.equal((await put(guarded, {})).statusCode, 401)
+  const mode = await guarded.inject({ method: 'GET', url: '/admin/mode', headers: asAdmin })
+  assert.equal(mode.json().mode, 'normal', 'nothing changed')
+  assert.equal((await put(guarded, asAdmin)).statusCode, 200)
 })

@@ -82,7 +82,7 @@ test('a bad value stops with a message naming the variable and the expected form
       /KAFKA_BROKERS="localhost": must be a comma-separated list of host:port/,
     ],
     [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL="loud": must be one of/],
-    [{ ADMIN_TOKEN: 'short' }, /ADMIN_TOKEN=\(hidden\): must be at least 16 characters/],
+    [{ ADMIN_TOKEN: 'short' }, /ADMIN_TOKEN=\(hidden\): must be at least 32 characters/],
     [
       { GATEWAY_RATE_LIMIT_CAPTURE: '5/s' },
       /GATEWAY_RATE_LIMIT_CAPTURE="5\/s": must be off or requests per window/,
@@ -120,11 +120,19 @@ test('a secret is never repeated in the message, nor a password inside a URL', (
       },
     )
   check({ ADMIN_TOKEN: 'hunter2-short' }, 'hunter2', /ADMIN_TOKEN=\(hidden\)/)
+  // 31 characters: long enough to pass the old 16-character rule, one short of the new one.
+  const almost = 'hunter2-hunter2-hunter2-hunter2'
+  check({ ADMIN_TOKEN: almost }, almost, /ADMIN_TOKEN=\(hidden\): must be at least 32 characters/)
+  assert.equal(loadConfig({ env: { ADMIN_TOKEN: `${almost}!` }, envFile: noFile }).ADMIN_TOKEN, `${almost}!`)
   check(
     { DATABASE_URL: 'oracle://app:s3cret-pw@db:1521/x' },
     's3cret-pw',
     /DATABASE_URL="oracle:\/\/app:\*\*\*@db/,
   )
+  // No user name, or an @ inside the password: the old mask left these in the message.
+  check({ REDIS_URL: 'redis://:r3dis-pw@cache:6379 x' }, 'r3dis-pw', /REDIS_URL="redis:\/\/:\*\*\*@cache/)
+  check({ DATABASE_URL: 'oracle://app:p@ss-w0rd@db/x' }, 'ss-w0rd', /DATABASE_URL="oracle:\/\/app:\*\*\*@db/)
+  check({ DATABASE_URL: 'oracle://t0ken-only@db/x' }, 't0ken-only', /DATABASE_URL="oracle:\/\/\*\*\*@db/)
 })
 
 test('rules that tie two variables together name both', () => {

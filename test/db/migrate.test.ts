@@ -6,6 +6,7 @@ import { runCli } from '../helpers/cli.ts'
 import { dialects, throwawayDatabase } from '../helpers/databases.ts'
 
 const tables = [
+  'admin_audit',
   'api_keys',
   'authorization_attempts',
   'outbox_leases',
@@ -33,6 +34,7 @@ for (const dialect of dialects) {
       '004-postgres-outbox-notify',
       '005-authorization-attempt-checks',
       '006-retention-indexes',
+      '007-admin-audit',
     ])
     const second = await migrateToLatest(handle.db, handle.dialect)
     assert.deepEqual(second.applied, [])
@@ -43,6 +45,7 @@ for (const dialect of dialects) {
       '004-postgres-outbox-notify',
       '005-authorization-attempt-checks',
       '006-retention-indexes',
+      '007-admin-audit',
     ])
 
     const present = (await handle.db.introspection.getTables()).map((table) => table.name).sort()
@@ -150,6 +153,7 @@ for (const dialect of dialects) {
         '004-postgres-outbox-notify',
         '005-authorization-attempt-checks',
         '006-retention-indexes',
+        '007-admin-audit',
       ],
     )
   })

@@ -4,10 +4,11 @@ import { join } from 'node:path'
 import { test } from 'node:test'
 import { ROOT } from '../../src/cli/context.ts'
 import { freePort, startRole } from '../../support/processes.ts'
-import { startUpstream } from '../helpers/gateway.ts'
+import { startUpstream, wellFormedKey } from '../helpers/gateway.ts'
 
 test('payrail gateway runs as its own process, forwards to GATEWAY_UPSTREAM_API and stops cleanly on SIGTERM', async (t) => {
   const upstream = await startUpstream(t)
+  const key = wellFormedKey('secret-x')
   const port = await freePort()
   const gateway = await startRole('gateway', port, {
     GATEWAY_PORT: String(port),
@@ -16,7 +17,7 @@ test('payrail gateway runs as its own process, forwards to GATEWAY_UPSTREAM_API 
   })
   t.after(() => gateway.stop('SIGKILL'))
   const response = await fetch(`${gateway.url}/api/payments/pay_1`, {
-    headers: { authorization: 'Bearer prk_secret_x' },
+    headers: { authorization: `Bearer ${key}` },
   })
   assert.equal(response.status, 200)
   assert.equal(upstream.seen.length, 1)
@@ -24,7 +25,7 @@ test('payrail gateway runs as its own process, forwards to GATEWAY_UPSTREAM_API 
   assert.equal(await gateway.stop('SIGTERM'), 0)
   assert.match(gateway.output(), /gateway ready/)
   assert.match(gateway.output(), /"msg":"access"/)
-  assert.ok(!gateway.output().includes('prk_secret_x'))
+  assert.ok(!gateway.output().includes(key))
 })
 
 test('a bad gateway setting stops start-up with a message naming it', () => {

@@ -17,7 +17,7 @@ import { createMetricsRegistry } from '../../src/observability/metrics.ts'
 import type { OutboxRecord } from '../../src/outbox/writer.ts'
 import { throwawayDatabase } from './databases.ts'
 
-export const ADMIN_TOKEN = 'test-admin-token-0123456789'
+export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdefghij'
 
 export interface HttpResult {
   status: number
@@ -49,6 +49,10 @@ export interface ApiFixture {
 }
 
 export interface ApiFixtureOptions {
+  /** Connections of the api's pool. Default: 20. */
+  poolMax?: number
+  /** The api's wait for a pooled connection (DB_POOL_ACQUIRE_TIMEOUT_MS). Default: none. */
+  acquireTimeoutMs?: number
   authorizeTimeoutMs?: number
   breakerThreshold?: number
   /** The recovery sweep's host clock (the service keeps Date.now), to show it is not used for age. */
@@ -68,7 +72,10 @@ export async function startApi(
 ): Promise<ApiFixture | undefined> {
   const database = await throwawayDatabase(t, dialect)
   if (database === undefined) return undefined
-  const handle = database.open(20)
+  const handle = database.open(
+    options.poolMax ?? 20,
+    options.acquireTimeoutMs === undefined ? {} : { acquireTimeoutMs: options.acquireTimeoutMs },
+  )
   await migrateToLatest(handle.db, handle.dialect)
 
   let logs = ''

@@ -8,7 +8,7 @@ export const dialects: DialectName[] = ['sqlite', 'mysql', 'postgres']
 export interface ThrowawayDatabase {
   url: string
   /** Opens a handle that is closed when the test ends, before the database is dropped. */
-  open: (poolMax?: number) => DatabaseHandle
+  open: (poolMax?: number, options?: { acquireTimeoutMs?: number }) => DatabaseHandle
   /** Runs `stop` when the test ends, before the handles close (for whatever still uses them). */
   beforeClose: (stop: () => Promise<void>) => void
 }
@@ -37,8 +37,8 @@ export async function throwawayDatabase(
   if (url === undefined) return undefined
   return {
     url,
-    open: (poolMax = 2) => {
-      const handle = openDatabase({ url, poolMax })
+    open: (poolMax = 2, options = {}) => {
+      const handle = openDatabase({ url, poolMax, ...options })
       handles.push(handle)
       return handle
     },

@@ -1,5 +1,12 @@
+import { createHash } from 'node:crypto'
 import { once } from 'node:events'
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http'
 import { connect, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
@@ -174,4 +181,38 @@ export function sample(page: string, name: string, labels: Record<string, string
     if (matches) return Number(line.slice(line.lastIndexOf(' ') + 1))
   }
   return 0
+}
+
+/** A raw HTTP/1.1 request: the path goes out byte for byte (fetch would resolve `./` and `../`). */
+export function rawRequest(
+  url: string,
+  options: { method?: string; path: string; headers?: Record<string, string>; body?: string },
+): Promise<{ status: number; headers: IncomingMessage['headers']; body: string }> {
+  return new Promise((resolve, reject) => {
+    const target = new URL(url)
+    const req = httpRequest(
+      {
+        host: target.hostname,
+        port: target.port,
+        method: options.method ?? 'GET',
+        path: options.path,
+        headers: options.headers,
+      },
+      (res) => {
+        let body = ''
+        res.on('data', (chunk) => {
+          body += chunk
+        })
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }))
+      },
+    )
+    req.on('error', reject)
+    req.end(options.body)
+  })
+}
+
+/** A string of the form of an API key (`prk_`, 8, `_`, 35 characters), unknown to any database. */
+export function wellFormedKey(seed: string): string {
+  const body = createHash('sha256').update(seed).digest('base64url')
+  return `prk_${body.slice(0, 8)}_${body.slice(8, 43)}`
 }

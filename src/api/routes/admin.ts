@@ -2,7 +2,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance } from 'fastify'
 import type { Kysely } from 'kysely'
 import { Type } from 'typebox'
-import { issueApiKey } from '../../db/merchants.ts'
+import { issueApiKey, revokeApiKey } from '../../db/merchants.ts'
 import type { Database } from '../../db/schema.ts'
 import { PayrailError } from '../../domain/errors.ts'
 import {
@@ -13,7 +13,7 @@ import {
 } from '../../outbox/consumer-dead-letters.ts'
 import { listDead, outboxStatus, replayDead } from '../../outbox/status.ts'
 import type { BreakerState } from '../../runtime/breaker.ts'
-import { assertAdmin } from '../auth.ts'
+import { guardAndAudit } from '../admin-audit.ts'
 import { CreateMerchantBody, ProblemSchema } from '../schemas.ts'
 
 export interface AdminRoutesOptions {
@@ -24,10 +24,10 @@ export interface AdminRoutesOptions {
   deadLetters?: DeadLetterTopicOptions | undefined
 }
 
-/** Operations endpoints, behind ADMIN_TOKEN. */
+/** Operations endpoints, behind ADMIN_TOKEN, every request audited (admin-audit.ts). */
 export async function adminRoutes(parent: FastifyInstance, options: AdminRoutesOptions): Promise<void> {
   const app = parent.withTypeProvider<TypeBoxTypeProvider>()
-  app.addHook('onRequest', async (request) => assertAdmin(options.adminToken, request.headers.authorization))
+  guardAndAudit(app, options)
 
   app.get(
     '/api/admin/breakers',
@@ -46,6 +46,7 @@ export async function adminRoutes(parent: FastifyInstance, options: AdminRoutesO
   app.post(
     '/api/admin/merchants',
     {
+      config: { auditTarget: (request) => `merchant ${(request.body as { merchantId: string }).merchantId}` },
       schema: {
         summary: 'Create a merchant (if new) and issue it an API key, shown once',
         body: CreateMerchantBody,
@@ -84,8 +85,37 @@ export async function adminRoutes(parent: FastifyInstance, options: AdminRoutesO
     },
   )
   app.post(
+    '/api/admin/keys/:prefix/revoke',
+    {
+      config: { auditTarget: (request) => `key ${(request.params as { prefix: string }).prefix}` },
+      schema: {
+        summary: 'Revoke the API key with this 12-character prefix',
+        params: Type.Object({ prefix: Type.String({ pattern: '^prk_[A-Za-z0-9_-]{8}$' }) }),
+        response: {
+          200: Type.Object({ prefix: Type.String(), merchantId: Type.String() }),
+          400: ProblemSchema,
+          401: ProblemSchema,
+          404: ProblemSchema,
+        },
+      },
+    },
+    async (request) => {
+      const { prefix } = request.params
+      const merchantId = await revokeApiKey(options.db, prefix)
+      if (merchantId === undefined)
+        throw new PayrailError('NOT_FOUND', `no active API key starts with ${prefix}`)
+      return { prefix, merchantId }
+    },
+  )
+  app.post(
     '/api/admin/dlq/replay',
     {
+      config: {
+        auditTarget: (request) => {
+          const body = request.body as { eventId?: string; all?: boolean }
+          return body.all === true ? 'all dead events' : `event ${body.eventId}`
+        },
+      },
       schema: {
         summary:
           "Put a dead event back in line for the relay (eventId), a worker's dead letter back on its topic (id: <partition>:<offset>), or all of them",

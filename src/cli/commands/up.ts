@@ -27,12 +27,18 @@ export function registerUp(program: Command): void {
 
       let databaseUrl = ''
       let demoKey = ''
-      const host = cfg.HOST === '0.0.0.0' ? '127.0.0.1' : cfg.HOST
+      // An address to reach a role at: a wildcard bind is reached on loopback.
+      const at = (bound: string) => (bound === '0.0.0.0' || bound === '::' ? '127.0.0.1' : bound)
+      const host = at(cfg.HOST)
       const roles = [
-        { role: 'acquirer', url: `http://${host}:${cfg.ACQUIRER_PORT}`, what: 'card-processor simulator' },
+        {
+          role: 'acquirer',
+          url: `http://${at(cfg.ACQUIRER_HOST)}:${cfg.ACQUIRER_PORT}`,
+          what: 'card-processor simulator',
+        },
         {
           role: 'api',
-          url: `http://${host}:${cfg.API_PORT}`,
+          url: `http://${at(cfg.API_HOST)}:${cfg.API_PORT}`,
           what: 'payment API (OpenAPI at /api/openapi.json)',
         },
         {

@@ -41,7 +41,7 @@ export class MemoryBucketStore implements BucketStore {
     return this.#buckets.size
   }
 
-  async take(key: string, spec: RateLimitSpec): Promise<BucketDecision> {
+  async take(key: string, spec: RateLimitSpec, cost = 1): Promise<BucketDecision> {
     const now = this.#now()
     const rate = spec.limit / spec.windowMs
     let bucket = this.#buckets.get(key)
@@ -61,7 +61,7 @@ export class MemoryBucketStore implements BucketStore {
     let allowed = false
     let retryAfterMs = 0
     if (bucket.tokens >= 1) {
-      bucket.tokens -= 1
+      bucket.tokens -= cost
       allowed = true
     } else {
       retryAfterMs = Math.ceil((1 - bucket.tokens) / rate)

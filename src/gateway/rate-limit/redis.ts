@@ -25,6 +25,7 @@ type WithBucket = Redis & {
     key: string,
     capacity: number,
     windowMs: number,
+    cost: number,
   ): Promise<[number, number, number, number]>
 }
 
@@ -81,11 +82,12 @@ export class RedisBucketStore implements BucketStore {
     return withDeadline(ready, timeoutMs, () => false)
   }
 
-  async take(key: string, spec: RateLimitSpec): Promise<BucketDecision> {
+  async take(key: string, spec: RateLimitSpec, cost = 1): Promise<BucketDecision> {
     const [allowed, remaining, retryAfterMs, resetMs] = await this.#redis.payrailTokenBucket(
       this.#prefix + key,
       spec.limit,
       spec.windowMs,
+      cost,
     )
     return { allowed: allowed === 1, remaining, retryAfterMs, resetMs }
   }

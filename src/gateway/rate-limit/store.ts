@@ -13,8 +13,11 @@ export interface BucketDecision {
 
 /** Where buckets live: Redis shared by every gateway, or this process's memory. */
 export interface BucketStore {
-  /** Takes one token from `key`'s bucket. Rejects when the store cannot answer. */
-  take(key: string, spec: RateLimitSpec): Promise<BucketDecision>
+  /**
+   * Takes `cost` tokens (default 1) from `key`'s bucket when it holds at least one; cost 0 only
+   * looks (allowed: a token is left). Rejects when the store cannot answer.
+   */
+  take(key: string, spec: RateLimitSpec, cost?: number): Promise<BucketDecision>
   /** Rejects when the store is unreachable (readiness). */
   ping(): Promise<void>
   close(): Promise<void>

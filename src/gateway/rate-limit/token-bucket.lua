@@ -1,9 +1,10 @@
 -- A token bucket per key, kept as a hash {t = tokens, at = last update in ms}.
 -- KEYS[1]: the bucket. ARGV[1]: capacity (a full bucket). ARGV[2]: milliseconds to refill it
--- from empty. Time is the Redis server's, so that gateways with skewed clocks share one bucket.
+-- from empty. ARGV[3]: tokens to take when one is left (0 only looks). Time is the Redis server's, so that gateways with skewed clocks share one bucket.
 -- Returns {allowed (1|0), tokens left (floored), ms until a token is available, ms until full}.
 local capacity = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3] or '1')
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local state = redis.call('HMGET', KEYS[1], 't', 'at')
@@ -20,7 +21,7 @@ end
 local allowed = 0
 local wait = 0
 if tokens >= 1 then
-  tokens = tokens - 1
+  tokens = tokens - cost
   allowed = 1
 else
   wait = math.ceil((1 - tokens) / rate)

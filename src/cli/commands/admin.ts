@@ -1,0 +1,45 @@
+import type { Command } from 'commander'
+import { listAdminAudit } from '../../db/admin-audit.ts'
+import { PayrailError } from '../../domain/errors.ts'
+import { say, withDatabase } from '../context.ts'
+
+export function registerAdmin(program: Command): void {
+  const admin = program.command('admin').description('the operations plane')
+  admin
+    .command('audit')
+    .description(
+      'every request to the operations endpoints, newest first: when, who, what, from where, status',
+    )
+    .option('--limit <n>', 'entries to show', '100')
+    .option('--json', 'one JSON object per line')
+    .action(async (options: { limit: string; json?: boolean }) => {
+      const limit = Number(options.limit)
+      if (!Number.isInteger(limit) || limit < 1 || limit > 100_000)
+        throw new PayrailError(
+          'USAGE',
+          `--limit must be a whole number from 1 to 100000 (got ${options.limit})`,
+        )
+      const entries = await withDatabase((db) => listAdminAudit(db, limit))
+      if (options.json === true) {
+        for (const entry of entries) say(JSON.stringify(entry))
+        return
+      }
+      if (entries.length === 0) {
+        say('no admin requests recorded')
+        return
+      }
+      for (const entry of entries) {
+        say(
+          [
+            new Date(entry.at).toISOString(),
+            entry.status === null ? '---' : String(entry.status),
+            entry.actor,
+            entry.action,
+            entry.target ?? '-',
+            `from ${entry.source}`,
+            `request ${entry.request_id}`,
+          ].join('  '),
+        )
+      }
+    })
+}
