@@ -107,13 +107,18 @@ export async function setAcquirerMode(
 export async function acquirerLedger(
   acquirerUrl: string,
 ): Promise<Record<string, { authorized: number; approved: boolean; voided: boolean }>> {
-  const response = await fetch(`${acquirerUrl}/admin/authorizations`)
+  const response = await fetch(`${acquirerUrl}/admin/authorizations`, {
+    headers: { authorization: `Bearer ${ACQUIRER_ADMIN_TOKEN}` },
+  })
   if (!response.ok) throw new Error(`could not read the acquirer ledger: ${response.status}`)
   return (await response.json()) as Record<string, { authorized: number; approved: boolean; voided: boolean }>
 }
 
 /** Starts the simulator's per-reference count afresh (its remembered results stay). */
 export async function resetAcquirerLedger(acquirerUrl: string): Promise<void> {
-  const response = await fetch(`${acquirerUrl}/admin/authorizations`, { method: 'DELETE' })
+  const response = await fetch(`${acquirerUrl}/admin/authorizations`, {
+    method: 'DELETE',
+    headers: { authorization: `Bearer ${ACQUIRER_ADMIN_TOKEN}` },
+  })
   if (!response.ok) throw new Error(`could not reset the acquirer ledger: ${response.status}`)
 }
