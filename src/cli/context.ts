@@ -5,6 +5,7 @@ import { type Config, loadConfig } from '../config/load.ts'
 import { openDatabase } from '../db/database.ts'
 import { migrateToLatest } from '../db/migrate.ts'
 import type { Database } from '../db/schema.ts'
+import { PayrailError } from '../domain/errors.ts'
 import { bootstrapBrokers } from '../kafka/connection.ts'
 import { ensureTopicsOn, type TopicAction } from '../kafka/topics.ts'
 
@@ -68,4 +69,12 @@ export function describeTopicAction(action: TopicAction): string {
     case 'kept-larger':
       return `ok      ${action.topic} (${action.partitions} partitions, more than the ${action.wanted} wanted; never lowered)`
   }
+}
+
+/** A count option's text (`--limit 50`) as a whole number from `min` to `max`; USAGE naming the option otherwise. */
+export function countOption(name: string, text: string, min = 1, max = 1_000_000): number {
+  const value = Number(text)
+  if (!Number.isInteger(value) || value < min || value > max)
+    throw new PayrailError('USAGE', `${name} must be a whole number from ${min} to ${max} (got ${text})`)
+  return value
 }

@@ -40,3 +40,15 @@ test('a bad configuration value stops the command and names the variable', async
   assert.equal(result.code, 2)
   assert.match(result.stderr, /OUTBOX_POLL_INTERVAL_MS="soon": must be a whole number/)
 })
+
+test('a count option that is not a whole number in range is refused with exit 2, naming the option', async () => {
+  for (const args of [
+    ['ledger', 'check', '--limit', '0'],
+    ['dlq', 'list', '--limit', 'many'],
+    ['admin', 'audit', '--limit', '100001'],
+  ]) {
+    const result = await runCli(args, { DATABASE_URL: 'sqlite::memory:' })
+    assert.equal(result.code, 2, `payrail ${args.join(' ')}: ${result.stderr}`)
+    assert.match(result.stderr, /--limit must be a whole number from 1 to \d+ \(got \S+\)/)
+  }
+})

@@ -1,7 +1,6 @@
 import type { Command } from 'commander'
 import { listAdminAudit } from '../../db/admin-audit.ts'
-import { PayrailError } from '../../domain/errors.ts'
-import { say, withDatabase } from '../context.ts'
+import { countOption, say, withDatabase } from '../context.ts'
 
 export function registerAdmin(program: Command): void {
   const admin = program.command('admin').description('the operations plane')
@@ -13,12 +12,7 @@ export function registerAdmin(program: Command): void {
     .option('--limit <n>', 'entries to show', '100')
     .option('--json', 'one JSON object per line')
     .action(async (options: { limit: string; json?: boolean }) => {
-      const limit = Number(options.limit)
-      if (!Number.isInteger(limit) || limit < 1 || limit > 100_000)
-        throw new PayrailError(
-          'USAGE',
-          `--limit must be a whole number from 1 to 100000 (got ${options.limit})`,
-        )
+      const limit = countOption('--limit', options.limit, 1, 100_000)
       const entries = await withDatabase((db) => listAdminAudit(db, limit))
       if (options.json === true) {
         for (const entry of entries) say(JSON.stringify(entry))

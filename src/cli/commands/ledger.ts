@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import { checkLedger, ledgerIsClean } from '../../ledger/check.ts'
-import { say, warn, withDatabase } from '../context.ts'
+import { countOption, say, withDatabase } from '../context.ts'
 
 export function registerLedger(program: Command): void {
   const ledger = program.command('ledger').description('the double-entry ledger the ledger worker posts')
@@ -11,12 +11,7 @@ export function registerLedger(program: Command): void {
     )
     .option('--limit <n>', 'offenders to list', '50')
     .action(async (options: { limit: string }) => {
-      const limit = Number(options.limit)
-      if (!Number.isInteger(limit) || limit < 1) {
-        warn(`--limit must be a whole number of at least 1 (got ${options.limit})`)
-        process.exitCode = 2
-        return
-      }
+      const limit = countOption('--limit', options.limit)
       const report = await withDatabase((db) => checkLedger(db))
       for (const [currency, balances] of report.trialBalance) {
         const accounts = [...balances].map(([account, balance]) => `${account} ${balance}`).join(', ')

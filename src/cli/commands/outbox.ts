@@ -8,7 +8,7 @@ import {
   replayConsumerDeadLetters,
 } from '../../outbox/consumer-dead-letters.ts'
 import { listDead, outboxStatus, replayDead } from '../../outbox/status.ts'
-import { config, say, warn, withDatabase } from '../context.ts'
+import { config, countOption, say, warn, withDatabase } from '../context.ts'
 
 function dlqOptions() {
   const cfg = config()
@@ -52,9 +52,7 @@ export function registerOutbox(program: Command): void {
     .description('dead events, oldest first')
     .option('--limit <n>', 'how many', '100')
     .action(async (options: { limit: string }) => {
-      const limit = Number(options.limit)
-      if (!Number.isInteger(limit) || limit < 1)
-        throw new PayrailError('USAGE', `--limit must be a positive integer (got ${options.limit})`)
+      const limit = countOption('--limit', options.limit)
       const { rows, letters } = await withDatabase(async (db) => {
         const rows = await listDead(db, limit)
         // The relay's dead letters are in the database; the workers' only in payment.dlq.
