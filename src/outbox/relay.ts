@@ -11,6 +11,7 @@ import { type BreakerState, breakerStateOf } from '../runtime/breaker.ts'
 import { resolveOptions } from '../runtime/options.ts'
 import type { CommitHandOff } from './hand-off.ts'
 import { Refusals } from './refusals.ts'
+import type { Batch, ClaimAhead, Pass, Plan } from './relay-claims.ts'
 import {
   defaultRelayOptions,
   type RelayComponents,
@@ -30,42 +31,6 @@ const CLAIMS_AHEAD = 2
 
 /** Marks that may be written at once; more would only queue on the database. */
 const MARKS_IN_FLIGHT = 4
-
-/**
- * What one scan of the backlog (a pass) keeps fixed. Payments held for a retry and the buckets
- * scanned stay the same from its first batch to its last, so that no payment has events
- * skipped below the cursor and taken above it.
- */
-interface Pass {
-  buckets: Set<number>
-  held: Set<string>
-}
-
-interface Batch {
-  events: PendingEvent[]
-  /** The poll found a whole batch: more is waiting, claim again at once. */
-  full: boolean
-}
-
-/** A claim's first half: what it takes, known before its events are read. */
-interface Plan {
-  /** Due retries and handed-off records: read already. */
-  ready: PendingEvent[]
-  /** The poll's pending ids, in id order; their events are read in the second half. */
-  ids: number[]
-  buckets: Set<number>
-  held: Set<string> | undefined
-  full: boolean
-  /** Ids this relay marked published while the plan was out (see #activePlans). */
-  publishedMeanwhile: Set<number>
-}
-
-/** A claim made ahead of the send in flight. */
-interface ClaimAhead {
-  /** Its plan, once the pass's cursor moved past it: the next claim may start. Undefined if not started. */
-  planned: Promise<Pick<Plan, 'full'> | undefined>
-  batch: Promise<Batch | undefined>
-}
 
 /**
  * Publishes the outbox to Kafka. Two paths feed one loop: records handed over right after their
