@@ -26,6 +26,12 @@ export interface AuthorizeRecoveryTuning {
   retryCapMs: number
   /** Attempts checked per pass. Default: 100. */
   batchSize: number
+  /**
+   * How long an abandoned attempt is still looked up, at spacings that double from its
+   * abandonment, in case the acquirer carried it out after all; an approval found is voided.
+   * Default: 86400000 ms, 24 h (AUTH_ABANDONED_WATCH).
+   */
+  abandonedWatchMs: number
 }
 
 export const defaultAuthorizeRecoveryTuning: AuthorizeRecoveryTuning = {
@@ -33,6 +39,7 @@ export const defaultAuthorizeRecoveryTuning: AuthorizeRecoveryTuning = {
   retryBaseMs: 1000,
   retryCapMs: 300_000,
   batchSize: 100,
+  abandonedWatchMs: 86_400_000,
 }
 
 const tuningSchema = Type.Object({
@@ -40,6 +47,7 @@ const tuningSchema = Type.Object({
   retryBaseMs: wholeNumber(1),
   retryCapMs: wholeNumber(1),
   batchSize: wholeNumber(1, 10_000),
+  abandonedWatchMs: wholeNumber(0),
 })
 
 export interface AuthorizeRecoveryOptions extends Partial<AuthorizeRecoveryTuning> {
@@ -95,6 +103,7 @@ export class AuthorizeRecovery {
       retryBaseMs: options.retryBaseMs,
       retryCapMs: options.retryCapMs,
       batchSize: options.batchSize,
+      abandonedWatchMs: options.abandonedWatchMs,
     })
     this.#db = options.database.db
     this.#dialect = options.database.dialect
@@ -142,7 +151,8 @@ export class AuthorizeRecovery {
    * A PENDING attempt older than `olderThanMs` is looked up at the acquirer under its reference:
    * an approval or a decline is written as the payment the client would have got; "unknown" twice,
    * more than the acquirer timeout apart, abandons it and releases its key. A VOIDING attempt is
-   * voided at the acquirer. A check that fails for any reason is backed off and counted, and the
+   * voided at the acquirer, and so is an ABANDONED one whose lookup, repeated for a while (see
+   * abandonedWatchMs), finds it approved after all. A check that fails for any reason is backed off and counted, and the
    * pass goes on with the next attempt.
    */
   resolveStaleAttempts(olderThanMs: number, logger?: Logger): Promise<SweepResult> {
@@ -163,6 +173,7 @@ export class AuthorizeRecovery {
         eb.or([
           eb.and([eb('state', '=', 'PENDING'), eb('created_at', '<', now - olderThanMs)]),
           eb('state', '=', 'VOIDING'),
+          eb.and([eb('state', '=', 'ABANDONED'), eb('updated_at', '>', now - this.#tuning.abandonedWatchMs)]),
         ]),
       )
       .where('next_check_at', '<=', now)
@@ -201,6 +212,7 @@ export class AuthorizeRecovery {
       return 'resolved'
     }
     const result = await this.#acquirer.lookupAuthorization(attempt.payment_id)
+    if (attempt.state === 'ABANDONED') return this.#watch(attempt, result, now)
     if (result !== undefined) return this.#finalize(attempt, result)
     if (attempt.unknown_since !== null && now - attempt.unknown_since > this.#tuning.acquirerTimeoutMs) {
       // Two lookups, more than the acquirer timeout apart, both found nothing: a request still on
@@ -222,6 +234,35 @@ export class AuthorizeRecovery {
       .where('state', '=', 'PENDING')
       .execute()
     return 'pending'
+  }
+
+  /**
+   * An abandoned attempt looked up again: the acquirer may have carried it out after both
+   * lookups found nothing (a request stuck in its queue), and then holds the cardholder's money
+   * for a payment nobody has. Such an approval is voided at once; otherwise the next look comes
+   * after as long again as the attempt has been abandoned, so a day's watch costs about 17 lookups.
+   */
+  async #watch(attempt: Attempt, result: AuthorizationResult | undefined, now: number): Promise<Verdict> {
+    if (result?.approved === true) {
+      const marked = await this.#db
+        .updateTable('authorization_attempts')
+        .set({ state: 'VOIDING', next_check_at: 0, failures: 0, updated_at: databaseNowMs(this.#dialect) })
+        .where('payment_id', '=', attempt.payment_id)
+        .where('state', '=', 'ABANDONED')
+        .executeTakeFirst()
+      if (Number(marked.numUpdatedRows) === 0) return 'skipped'
+      await voidLateApproval({ db: this.#db, dialect: this.#dialect }, this.#acquirer, attempt.payment_id)
+      this.#observer?.recovered('voided')
+      return 'resolved'
+    }
+    const abandonedFor = Math.max(0, now - attempt.updated_at)
+    await this.#db
+      .updateTable('authorization_attempts')
+      .set({ next_check_at: now + Math.max(this.#tuning.acquirerTimeoutMs, abandonedFor) })
+      .where('payment_id', '=', attempt.payment_id)
+      .where('state', '=', 'ABANDONED')
+      .execute()
+    return 'skipped'
   }
 
   async #finalize(attempt: Attempt, result: AuthorizationResult): Promise<Verdict> {

@@ -65,7 +65,11 @@ export async function startApiRole(
   )
   metrics.admissionGauges(admission)
   const service = new PaymentService(writes)
-  const recovery = new AuthorizeRecovery({ ...writes, acquirerTimeoutMs: config.ACQUIRER_AUTH_TIMEOUT_MS })
+  const recovery = new AuthorizeRecovery({
+    ...writes,
+    acquirerTimeoutMs: config.ACQUIRER_AUTH_TIMEOUT_MS,
+    abandonedWatchMs: config.AUTH_ABANDONED_WATCH,
+  })
   const app = await buildApiServer({
     logger,
     registry,

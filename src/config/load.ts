@@ -37,6 +37,12 @@ const rules: OptionRule<Config>[] = [
     problem: (c) => `IDEMPOTENCY_RETENTION (${c.IDEMPOTENCY_RETENTION} ms) must be at least 24h`,
   },
   {
+    // An abandoned attempt watched for a late approval must still exist while it is watched.
+    holds: (c) => c.AUTH_ATTEMPTS_RETENTION > c.AUTH_ABANDONED_WATCH,
+    problem: (c) =>
+      `AUTH_ATTEMPTS_RETENTION (${c.AUTH_ATTEMPTS_RETENTION} ms) must exceed AUTH_ABANDONED_WATCH (${c.AUTH_ABANDONED_WATCH} ms)`,
+  },
+  {
     // A record Kafka can still deliver again must still be recognised as applied.
     holds: (c) => c.PROCESSED_EVENTS_RETENTION > c.KAFKA_TOPIC_RETENTION,
     problem: (c) =>

@@ -365,6 +365,8 @@ export const variables = {
   AUTH_RECOVERY_INTERVAL_MS: positiveInt(5000),
   /** Age after which such an attempt is resolved with the acquirer; well above the acquirer timeout. */
   AUTH_RECOVERY_AFTER_MS: positiveInt(30_000),
+  /** How long an abandoned authorize attempt is still looked up, its late approval voided. */
+  AUTH_ABANDONED_WATCH: duration('24h'),
   /**
    * Runs a relay inside the api process too: rows committed there reach Kafka by the fast path,
    * without waiting for a poll. It leases buckets like any other relay instance.

@@ -194,5 +194,61 @@ for (const dialect of dialects) {
         'no payment, key free',
       )
     })
+
+    test('an abandoned attempt the acquirer carried out after all is found by the watch and voided; past the watch it is left alone', async (t) => {
+      const api = await startApi(t, dialect, acquirer.url)
+      if (api === undefined) return
+      let carriedOut = false
+      const fake = scripted(async (reference) => (carriedOut ? approval(reference) : undefined))
+      fake.authorize = () => new Promise<AuthorizationResult>(() => {})
+      const writes = { database: api.database, acquirer: fake }
+      const service = new PaymentService(writes)
+      const recovery = new AuthorizeRecovery({ ...writes, acquirerTimeoutMs: 20, abandonedWatchMs: 60_000 })
+      const fingerprint = requestFingerprint('authorize', '', { amount: 2000, currency: 'USD' })
+      // The api call never hears back (the process stalls): only the sweep can find the approval.
+      void service.authorize({
+        merchantId: 'merchant-a',
+        amount: 2000,
+        currency: 'USD',
+        idempotencyKey: 'watch-1',
+        fingerprint,
+      })
+      const attempt = await until('the attempt row', () =>
+        api.db.selectFrom('authorization_attempts').selectAll().executeTakeFirst(),
+      )
+      const state = async () =>
+        await api.db
+          .selectFrom('authorization_attempts')
+          .select(['state', 'next_check_at'])
+          .executeTakeFirstOrThrow()
+      await until('the sweep to abandon the attempt', async () => {
+        await recovery.resolveStaleAttempts(0)
+        return (await state()).state === 'ABANDONED'
+      })
+      const lookupsAtAbandon = fake.lookups.length
+      await until('a look at the abandoned attempt', async () => {
+        await recovery.resolveStaleAttempts(0)
+        return fake.lookups.length > lookupsAtAbandon
+      })
+      assert.equal((await state()).state, 'ABANDONED', 'still nothing at the acquirer: left abandoned')
+      assert.deepEqual(fake.voids, [])
+
+      carriedOut = true
+      await until('the watch to void the late approval', async () => {
+        await recovery.resolveStaleAttempts(0)
+        return (await state()).state === 'VOIDED'
+      })
+      assert.deepEqual(fake.voids, [attempt.payment_id])
+
+      // Abandoned longer ago than the watch: never looked up again.
+      await api.db
+        .updateTable('authorization_attempts')
+        .set({ state: 'ABANDONED', updated_at: 0, next_check_at: 0 })
+        .execute()
+      const lookups = fake.lookups.length
+      await recovery.resolveStaleAttempts(0)
+      assert.equal(fake.lookups.length, lookups)
+      assert.deepEqual(fake.voids, [attempt.payment_id])
+    })
   })
 }

@@ -150,6 +150,10 @@ test('rules that tie two variables together name both', () => {
     /AUTH_RECOVERY_AFTER_MS \(1000\) must exceed ACQUIRER_AUTH_TIMEOUT_MS \(1000\)/,
   )
   assert.throws(
+    () => loadConfig({ env: { AUTH_ATTEMPTS_RETENTION: '1d', AUTH_ABANDONED_WATCH: '1d' }, envFile: noFile }),
+    /AUTH_ATTEMPTS_RETENTION \(86400000 ms\) must exceed AUTH_ABANDONED_WATCH \(86400000 ms\)/,
+  )
+  assert.throws(
     () => loadConfig({ env: { IDEMPOTENCY_RETENTION: '12h' }, envFile: noFile }),
     /IDEMPOTENCY_RETENTION \(43200000 ms\) must be at least 24h/,
   )
