@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict'
 import { after, test } from 'node:test'
 import { listAdminAudit } from '../../src/db/admin-audit.ts'
+import { startAcquirer } from '../../support/processes.ts'
 import { ADMIN_TOKEN, startApi } from '../helpers/api.ts'
 import { runCli } from '../helpers/cli.ts'
 import { dialects } from '../helpers/databases.ts'
-import { startAcquirer } from '../../support/processes.ts'
 
 const acquirer = await startAcquirer()
 after(() => acquirer.stop())

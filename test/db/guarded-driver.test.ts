@@ -5,9 +5,9 @@ import { sql } from 'kysely'
 import pino from 'pino'
 import { isUniqueViolation } from '../../src/db/errors.ts'
 import { migrateToLatest } from '../../src/db/migrate.ts'
+import { startAcquirer } from '../../support/processes.ts'
 import { startApi } from '../helpers/api.ts'
 import { dialects, throwawayDatabase } from '../helpers/databases.ts'
-import { startAcquirer } from '../../support/processes.ts'
 
 const acquirer = await startAcquirer()
 after(() => acquirer.stop())
