@@ -49,6 +49,12 @@ const rules: OptionRule<Config>[] = [
       `PROCESSED_EVENTS_RETENTION (${c.PROCESSED_EVENTS_RETENTION} ms) must exceed KAFKA_TOPIC_RETENTION (${c.KAFKA_TOPIC_RETENTION} ms)`,
   },
   {
+    // The headers are part of the request; Node refuses to create such a server at all.
+    holds: (c) => c.GATEWAY_HEADERS_TIMEOUT_MS <= c.GATEWAY_REQUEST_TIMEOUT_MS,
+    problem: (c) =>
+      `GATEWAY_HEADERS_TIMEOUT_MS (${c.GATEWAY_HEADERS_TIMEOUT_MS}) must not exceed GATEWAY_REQUEST_TIMEOUT_MS (${c.GATEWAY_REQUEST_TIMEOUT_MS})`,
+  },
+  {
     holds: (c) => c.WORKER_RETRY_DELAY_MS <= c.WORKER_RETRY_MAX_DELAY_MS,
     problem: (c) =>
       `WORKER_RETRY_DELAY_MS (${c.WORKER_RETRY_DELAY_MS}) must not exceed WORKER_RETRY_MAX_DELAY_MS (${c.WORKER_RETRY_MAX_DELAY_MS})`,

@@ -323,6 +323,16 @@ export const variables = {
   GATEWAY_RETRY_BUDGET_MIN: nonNegativeInt(10),
   /** First and largest pause before a retry; each pause is drawn with jitter between them. */
   GATEWAY_RETRY_BACKOFF_MS: range('10-200'),
+  /**
+   * Limits on each client connection (see src/gateway/client-limits.ts for why these values):
+   * time to send a request's headers, and the whole request with its body (408 beyond either)…
+   */
+  GATEWAY_HEADERS_TIMEOUT_MS: positiveInt(10_000),
+  GATEWAY_REQUEST_TIMEOUT_MS: positiveInt(30_000),
+  /** …how long a keep-alive connection may sit idle between requests… */
+  GATEWAY_IDLE_TIMEOUT_MS: positiveInt(65_000),
+  /** …and client connections open at once; one more is closed as soon as it is accepted. */
+  GATEWAY_MAX_CONNECTIONS: integer(1, 1_000_000, 10_000),
   /** Largest request body the gateway forwards (413 beyond). */
   GATEWAY_BODY_LIMIT_BYTES: integer(256, 10 * 1024 * 1024, 16_384),
   /** Browser origins allowed to call the gateway (the dashboard's). */

@@ -18,6 +18,11 @@ export const errorCatalog = {
     title: 'The operations plane is not open to this network',
   },
   PAYLOAD_TOO_LARGE: { status: 413, retryable: false, title: 'Request body too large' },
+  REQUEST_TIMEOUT: {
+    status: 408,
+    retryable: true,
+    title: 'The request did not arrive in time; it was not processed',
+  },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, retryable: false, title: 'Unsupported media type' },
   UNSUPPORTED_CURRENCY: { status: 422, retryable: false, title: 'Unsupported currency' },
   AMOUNT_OUT_OF_RANGE: { status: 422, retryable: false, title: 'Amount out of range' },

@@ -141,6 +141,10 @@ export async function startGatewayRole(config: Config, logger: Logger): Promise<
       corsOrigins: splitList(config.GATEWAY_CORS_ORIGINS),
       adminAllow: config.GATEWAY_ADMIN_ALLOW,
       dashboardDir: config.GATEWAY_DASHBOARD_DIR,
+      headersTimeoutMs: config.GATEWAY_HEADERS_TIMEOUT_MS,
+      requestTimeoutMs: config.GATEWAY_REQUEST_TIMEOUT_MS,
+      idleTimeoutMs: config.GATEWAY_IDLE_TIMEOUT_MS,
+      maxConnections: config.GATEWAY_MAX_CONNECTIONS,
     })
     await app.listen({ host: config.HOST, port: config.GATEWAY_PORT })
   } catch (error) {

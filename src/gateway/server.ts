@@ -10,6 +10,12 @@ import { type ReadinessCheck, registerOperationalRoutes } from '../observability
 import type { Logger } from '../observability/logger.ts'
 import { createRoleServer } from '../observability/server.ts'
 import { logAccess } from './access-log.ts'
+import {
+  answerClientTimeouts,
+  type ClientLimitsOptions,
+  clientServerOptions,
+  resolveClientLimits,
+} from './client-limits.ts'
 import { CORS_ALLOWED_HEADERS, CORS_EXPOSED_HEADERS } from './cors.ts'
 import { createForwardHandler, isForwarded } from './forward-handler.ts'
 import type { Forwarder } from './forwarder.ts'
@@ -17,7 +23,8 @@ import { requestIdOf } from './headers.ts'
 import type { GatewayMetrics } from './metrics.ts'
 import type { RateLimiter } from './rate-limit/limiter.ts'
 
-export interface GatewayServerOptions {
+/** Beside its own, the limits on each client connection (client-limits.ts). */
+export interface GatewayServerOptions extends ClientLimitsOptions {
   logger: Logger
   registry: Registry
   metrics: GatewayMetrics
@@ -57,6 +64,13 @@ export async function buildGatewayServer(options: GatewayServerOptions): Promise
   const { metrics, logger } = options
   const accessLog = options.accessLog ?? true
   const corsOrigins = options.corsOrigins ?? []
+  const limits = resolveClientLimits({
+    headersTimeoutMs: options.headersTimeoutMs,
+    requestTimeoutMs: options.requestTimeoutMs,
+    idleTimeoutMs: options.idleTimeoutMs,
+    maxConnections: options.maxConnections,
+    connectionsCheckingIntervalMs: options.connectionsCheckingIntervalMs,
+  })
   let closing = false
   const forward = createForwardHandler({
     forwarder: options.forwarder,
@@ -77,13 +91,13 @@ export async function buildGatewayServer(options: GatewayServerOptions): Promise
       genReqId: (raw) => requestIdOf(raw.headers['x-request-id']),
       return503OnClosing: true,
       serverFactory: (fastifyHandler) => {
-        const server = createServer((request, response) => {
+        const server = createServer(clientServerOptions(limits), (request, response) => {
           // Preflights stay with @fastify/cors.
           if (request.method !== 'OPTIONS' && isForwarded(request.url ?? '/')) void forward(request, response)
           else fastifyHandler(request, response)
         })
-        // Fastify's own default, which it applies only to servers it creates.
-        server.keepAliveTimeout = 72_000
+        server.maxConnections = limits.maxConnections
+        answerClientTimeouts(server)
         return server
       },
     },
