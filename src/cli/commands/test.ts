@@ -37,8 +37,14 @@ export function registerTest(program: Command): void {
     .option('--no-typecheck', 'skip the type check')
     .action(async (files: string[], options: TestOptions) => {
       const ci = process.env.CI === 'true'
-      if (options.typecheck)
+      if (options.typecheck) {
         run('type check (tsc)', join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.json'])
+        // k6 cannot run here; its scripts are at least checked against k6's own types.
+        run('type check of deploy/k6 (tsc, @types/k6)', join(ROOT, 'node_modules', '.bin', 'tsc'), [
+          '-p',
+          join('deploy', 'k6', 'tsconfig.json'),
+        ])
+      }
       if (options.lint)
         run('lint and format (biome)', join(ROOT, 'node_modules', '.bin', 'biome'), ['check', '.'])
 
