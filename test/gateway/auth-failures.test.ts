@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { type TestContext, test } from 'node:test'
-import { Redis } from 'ioredis'
-import { sample, startTestGateway, startUpstream, wellFormedKey } from '../helpers/gateway.ts'
+import { redisPrefix, sample, startTestGateway, startUpstream, wellFormedKey } from '../helpers/gateway.ts'
 import { requireService } from '../helpers/services.ts'
 
 test('an Authorization that cannot be an API key answers 401 at the gateway and never reaches the api', async (t) => {
@@ -68,13 +67,7 @@ test('failed authentications are limited per client address (memory)', async (t)
 test('failed authentications are limited per client address (Redis)', async (t) => {
   const url = await requireService(t, 'redis')
   if (url === undefined) return
-  const prefix = `payrail-test:${randomUUID()}:`
-  const admin = new Redis(url)
-  t.after(async () => {
-    const keys = await admin.keys(`${prefix}*`)
-    if (keys.length > 0) await admin.del(...keys)
-    await admin.quit()
-  })
+  const { prefix, redis: admin } = redisPrefix(t, url)
   await checkFailureLimit(t, {
     REDIS_URL: url,
     GATEWAY_REDIS_PREFIX: prefix,

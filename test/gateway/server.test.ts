@@ -1,42 +1,18 @@
 import assert from 'node:assert/strict'
-import { randomUUID } from 'node:crypto'
 import { mkdtempSync, writeFileSync } from 'node:fs'
-import { request as httpRequest, type IncomingHttpHeaders } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type TestContext, test } from 'node:test'
-import { Redis } from 'ioredis'
 import { freePort } from '../../support/processes.ts'
-import { sample, startTestGateway, startUpstream, wellFormedKey } from '../helpers/gateway.ts'
+import {
+  rawRequest,
+  redisPrefix,
+  sample,
+  startTestGateway,
+  startUpstream,
+  wellFormedKey,
+} from '../helpers/gateway.ts'
 import { requireService } from '../helpers/services.ts'
-
-/** A raw HTTP/1.1 request, so that a test can send headers fetch refuses to (Connection, TE, Upgrade…). */
-function raw(
-  url: string,
-  options: { method?: string; path: string; headers?: Record<string, string>; body?: string },
-): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
-  return new Promise((resolve, reject) => {
-    const target = new URL(url)
-    const req = httpRequest(
-      {
-        host: target.hostname,
-        port: target.port,
-        method: options.method ?? 'GET',
-        path: options.path,
-        headers: options.headers,
-      },
-      (res) => {
-        let body = ''
-        res.on('data', (chunk) => {
-          body += chunk
-        })
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }))
-      },
-    )
-    req.on('error', reject)
-    req.end(options.body)
-  })
-}
 
 const SECRET_KEY = wellFormedKey('live-secret-2')
 const KEY_ONE = wellFormedKey('one')
@@ -89,7 +65,7 @@ test('hop-by-hop headers are stripped both ways; end-to-end headers and the body
     response.writeHead(201).end('{"ok":true}')
   })
   const gw = await startTestGateway(t, { GATEWAY_UPSTREAM_API: upstream.url })
-  const response = await raw(gw.url, {
+  const response = await rawRequest(gw.url, {
     method: 'POST',
     path: '/api/payments/authorize?x=1',
     headers: {
@@ -286,13 +262,7 @@ test('rate limits in memory (no REDIS_URL): 429 with Retry-After and RateLimit h
 test('rate limits in Redis: the same answers, and two gateways share the buckets', async (t) => {
   const url = await requireService(t, 'redis')
   if (url === undefined) return
-  const prefix = `payrail-test:${randomUUID()}:`
-  const admin = new Redis(url)
-  t.after(async () => {
-    const keys = await admin.keys(`${prefix}*`)
-    if (keys.length > 0) await admin.del(...keys)
-    await admin.quit()
-  })
+  const { prefix, redis: admin } = redisPrefix(t, url)
   await checkLimits(t, { REDIS_URL: url, GATEWAY_REDIS_PREFIX: prefix, GATEWAY_REDIS_TIMEOUT_MS: '1000' })
   assert.ok((await admin.keys(`${prefix}*`)).length >= 3, 'buckets live in Redis under the prefix')
   const upstream = await startUpstream(t)

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { createHash, randomUUID } from 'node:crypto'
 import { once } from 'node:events'
 import {
   createServer,
@@ -12,6 +12,7 @@ import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import type { TestContext } from 'node:test'
 import { Worker } from 'node:worker_threads'
+import { Redis } from 'ioredis'
 import { loadConfig } from '../../src/config/load.ts'
 import { startGatewayRole } from '../../src/gateway/role.ts'
 import { createLogger } from '../../src/observability/logger.ts'
@@ -215,4 +216,16 @@ export function rawRequest(
 export function wellFormedKey(seed: string): string {
   const body = createHash('sha256').update(seed).digest('base64url')
   return `prk_${body.slice(0, 8)}_${body.slice(8, 43)}`
+}
+
+/** A Redis key prefix of this test's own and a client to inspect it; its keys are deleted after the test. */
+export function redisPrefix(t: TestContext, url: string): { prefix: string; redis: Redis } {
+  const prefix = `payrail-test:${randomUUID()}:`
+  const admin = new Redis(url)
+  t.after(async () => {
+    const keys = await admin.keys(`${prefix}*`)
+    if (keys.length > 0) await admin.del(...keys)
+    await admin.quit()
+  })
+  return { prefix, redis: admin }
 }
