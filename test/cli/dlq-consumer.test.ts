@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { test } from 'node:test'
+import { type TestContext, test } from 'node:test'
 import { openDatabase } from '../../src/db/database.ts'
 import { migrateToLatest } from '../../src/db/migrate.ts'
 import { KafkaDeadLetterSink } from '../../src/workers/consumer/dead-letter.ts'
@@ -12,21 +12,27 @@ import { runCli } from '../helpers/cli.ts'
 import { readTopic, testTopic } from '../helpers/outbox.ts'
 import { requireService } from '../helpers/services.ts'
 
-/**
- * A worker's dead letter, sent by the workers' own sink to the broker's payment.dlq, for a
- * record of a topic of this test's own, so that its replay lands there and nowhere else.
- */
-test("dlq list shows a worker's dead letter with its headers; dlq replay <partition>:<offset> puts it back on its topic; once applied it says so", async (t) => {
-  const brokers = await requireService(t, 'kafka')
-  if (brokers === undefined) return
-  const topic = await testTopic(t, brokers, [], 1)
+/** A migrated SQLite database of the test's own. */
+async function scratchDatabase(t: TestContext) {
   const url = `sqlite:${join(mkdtempSync(join(tmpdir(), 'payrail-cdlq-')), 'p.db')}`
   const handle = openDatabase({ url })
   t.after(() => handle.close())
   await migrateToLatest(handle.db, handle.dialect)
+  return { url, db: handle.db }
+}
 
-  const eventId = randomUUID()
-  const value = JSON.stringify({ eventId, paymentId: `p-${eventId}`, type: 'PAYMENT_CAPTURE_REQUESTED' })
+/**
+ * Dead-letters, through the workers' own sink to the broker's payment.dlq, a settlement record
+ * of `topic` (the test's own, so that a replay lands there and nowhere else) for `paymentId`.
+ */
+async function deadLetter(
+  brokers: string,
+  topic: string,
+  paymentId: string,
+  offset: bigint,
+  eventId = randomUUID(),
+) {
+  const value = JSON.stringify({ eventId, paymentId, type: 'PAYMENT_CAPTURE_REQUESTED' })
   const sink = new KafkaDeadLetterSink({
     brokers: brokers.split(','),
     clientId: 'payrail-test',
@@ -36,14 +42,14 @@ test("dlq list shows a worker's dead letter with its headers; dlq replay <partit
     record: {
       topic,
       partition: 0,
-      offset: 41n,
+      offset,
       timestamp: BigInt(Date.now()),
-      key: `p-${eventId}`,
+      key: paymentId,
       value,
       headers: new Map(),
     },
     raw: {
-      key: Buffer.from(`p-${eventId}`),
+      key: Buffer.from(paymentId),
       value: Buffer.from(value),
       headers: [[Buffer.from('event-id'), Buffer.from(eventId)]],
     },
@@ -54,6 +60,20 @@ test("dlq list shows a worker's dead letter with its headers; dlq replay <partit
     attempts: 10,
   })
   await sink.close()
+  return { eventId, value }
+}
+
+/**
+ * A worker's dead letter, sent by the workers' own sink to the broker's payment.dlq, for a
+ * record of a topic of this test's own, so that its replay lands there and nowhere else.
+ */
+test("dlq list shows a worker's dead letter with its headers; dlq replay <partition>:<offset> puts it back on its topic; once applied it says so", async (t) => {
+  const brokers = await requireService(t, 'kafka')
+  if (brokers === undefined) return
+  const topic = await testTopic(t, brokers, [], 1)
+  const letterEventId = randomUUID()
+  const { url, db } = await scratchDatabase(t)
+  const { eventId, value } = await deadLetter(brokers, topic, `p-${letterEventId}`, 41n, letterEventId)
 
   const env = { DATABASE_URL: url, KAFKA_BROKERS: brokers }
   const list = await runCli(['dlq', 'list', '--limit', '100000'], env)
@@ -77,7 +97,7 @@ test("dlq list shows a worker's dead letter with its headers; dlq replay <partit
   assert.equal(back?.headers.has('error-code'), false, 'no dead-letter headers')
 
   // The handler applied it (as it would on the replay): the list says so.
-  await handle.db
+  await db
     .insertInto('processed_events')
     .values({ consumer: 'settlement', event_id: eventId, processed_at: Date.now() })
     .execute()
@@ -101,42 +121,14 @@ test('dlq replay --all puts back the dead letters of payments this database hold
   const brokers = await requireService(t, 'kafka')
   if (brokers === undefined) return
   const topic = await testTopic(t, brokers, [], 1)
-  const url = `sqlite:${join(mkdtempSync(join(tmpdir(), 'payrail-cdlq-')), 'p.db')}`
-  const handle = openDatabase({ url })
-  t.after(() => handle.close())
-  await migrateToLatest(handle.db, handle.dialect)
+  const { url, db } = await scratchDatabase(t)
   const ours = randomUUID()
-  await handle.db
+  await db
     .insertInto('payments')
     .values(authorizedPayment(ours, 'm', 1000, Date.now()))
     .execute()
-  const sink = new KafkaDeadLetterSink({
-    brokers: brokers.split(','),
-    clientId: 'payrail-test',
-    topic: 'payment.dlq',
-  })
-  for (const paymentId of [ours, randomUUID()]) {
-    const eventId = randomUUID()
-    const value = JSON.stringify({ eventId, paymentId, type: 'PAYMENT_CAPTURE_REQUESTED' })
-    await sink.send({
-      record: {
-        topic,
-        partition: 0,
-        offset: 7n,
-        timestamp: BigInt(Date.now()),
-        key: paymentId,
-        value,
-        headers: new Map(),
-      },
-      raw: { key: Buffer.from(paymentId), value: Buffer.from(value), headers: [] },
-      groupId: 'payrail-settlement',
-      consumer: 'settlement',
-      errorCode: 'INTERNAL',
-      errorMessage: 'boom',
-      attempts: 10,
-    })
-  }
-  await sink.close()
+  await deadLetter(brokers, topic, ours, 7n)
+  await deadLetter(brokers, topic, randomUUID(), 8n)
 
   const replay = await runCli(['dlq', 'replay', '--all'], { DATABASE_URL: url, KAFKA_BROKERS: brokers })
   assert.equal(replay.code, 0, replay.stderr)
