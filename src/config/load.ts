@@ -49,6 +49,15 @@ const rules: OptionRule<Config>[] = [
       `PROCESSED_EVENTS_RETENTION (${c.PROCESSED_EVENTS_RETENTION} ms) must exceed KAFKA_TOPIC_RETENTION (${c.KAFKA_TOPIC_RETENTION} ms)`,
   },
   {
+    // More in-sync replicas than replicas would refuse every acks=all write.
+    holds: (c) =>
+      c.KAFKA_MIN_INSYNC_REPLICAS === undefined ||
+      c.KAFKA_REPLICATION_FACTOR === undefined ||
+      c.KAFKA_MIN_INSYNC_REPLICAS <= c.KAFKA_REPLICATION_FACTOR,
+    problem: (c) =>
+      `KAFKA_MIN_INSYNC_REPLICAS (${c.KAFKA_MIN_INSYNC_REPLICAS}) must not exceed KAFKA_REPLICATION_FACTOR (${c.KAFKA_REPLICATION_FACTOR})`,
+  },
+  {
     holds: (c) => c.WORKER_RETRY_DELAY_MS <= c.WORKER_RETRY_MAX_DELAY_MS,
     problem: (c) =>
       `WORKER_RETRY_DELAY_MS (${c.WORKER_RETRY_DELAY_MS}) must not exceed WORKER_RETRY_MAX_DELAY_MS (${c.WORKER_RETRY_MAX_DELAY_MS})`,
