@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import { type Admin, ConfigResourceTypes, IncrementalAlterConfigOperationTypes } from '@platformatic/kafka'
 import type { Config } from '../config/load.ts'
 import { PayrailError } from '../domain/errors.ts'
@@ -115,8 +116,39 @@ export async function ensureReplication(
         ],
       })),
     })
+    await awaitMinInsync(admin, changes, CONFIG_WAIT_MS)
   }
   return result
+}
+
+/** How long `ensureReplication` waits for the brokers to show the min.insync.replicas it set. */
+const CONFIG_WAIT_MS = 15_000
+
+/**
+ * The controller acknowledges a config change before every broker has applied it: a describe
+ * right after could still read the old value (1 run in about 12 on the 3-node cluster).
+ */
+async function awaitMinInsync(
+  admin: Admin,
+  wanted: { topic: string; value: number }[],
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const now = await minInsyncOf(
+      admin,
+      wanted.map((w) => w.topic),
+    )
+    const behind = wanted.filter((w) => now.get(w.topic) !== w.value)
+    if (behind.length === 0) return
+    if (Date.now() >= deadline) {
+      throw new PayrailError(
+        'KAFKA_UNAVAILABLE',
+        `the brokers did not show the new min.insync.replicas of ${behind.map((w) => w.topic).join(', ')} within ${timeoutMs} ms`,
+      )
+    }
+    await sleep(100)
+  }
 }
 
 /** The `min.insync.replicas` in force for each topic (its own, or the broker's default). */
