@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
-import { existsSync, mkdtempSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -28,7 +28,9 @@ test('a cluster start on a port in use refuses before writing or launching anyth
   t.after(() => taken.close())
   const address = taken.address()
   assert.ok(address !== null && typeof address === 'object')
-  const stateDir = join(mkdtempSync(join(tmpdir(), 'payrail-cluster-')), 'cluster')
+  const parent = mkdtempSync(join(tmpdir(), 'payrail-cluster-'))
+  t.after(() => rmSync(parent, { recursive: true, force: true }))
+  const stateDir = join(parent, 'cluster')
   await assert.rejects(
     startCluster({
       root: ROOT,
