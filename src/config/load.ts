@@ -55,6 +55,15 @@ const rules: OptionRule<Config>[] = [
       `GATEWAY_HEADERS_TIMEOUT_MS (${c.GATEWAY_HEADERS_TIMEOUT_MS}) must not exceed GATEWAY_REQUEST_TIMEOUT_MS (${c.GATEWAY_REQUEST_TIMEOUT_MS})`,
   },
   {
+    // More in-sync replicas than replicas would refuse every acks=all write.
+    holds: (c) =>
+      c.KAFKA_MIN_INSYNC_REPLICAS === undefined ||
+      c.KAFKA_REPLICATION_FACTOR === undefined ||
+      c.KAFKA_MIN_INSYNC_REPLICAS <= c.KAFKA_REPLICATION_FACTOR,
+    problem: (c) =>
+      `KAFKA_MIN_INSYNC_REPLICAS (${c.KAFKA_MIN_INSYNC_REPLICAS}) must not exceed KAFKA_REPLICATION_FACTOR (${c.KAFKA_REPLICATION_FACTOR})`,
+  },
+  {
     holds: (c) => c.WORKER_RETRY_DELAY_MS <= c.WORKER_RETRY_MAX_DELAY_MS,
     problem: (c) =>
       `WORKER_RETRY_DELAY_MS (${c.WORKER_RETRY_DELAY_MS}) must not exceed WORKER_RETRY_MAX_DELAY_MS (${c.WORKER_RETRY_MAX_DELAY_MS})`,

@@ -283,6 +283,10 @@ export const variables = {
   KAFKA_BATCH_BYTES: positiveInt(32_768),
   /** `retention.ms` of the topics payrail creates; existing topics keep theirs. */
   KAFKA_TOPIC_RETENTION: duration('7d'),
+  /** Replicas of each partition payrail creates. Unset: min(3, brokers in the cluster). */
+  KAFKA_REPLICATION_FACTOR: optional(integer(1, 32)),
+  /** `min.insync.replicas` of payrail's topics. Unset: 2 with 3 or more brokers, else 1. */
+  KAFKA_MIN_INSYNC_REPLICAS: optional(integer(1, 32)),
 
   OUTBOX_BATCH_SIZE: integer(1, 100_000, 1000),
   OUTBOX_POLL_INTERVAL_MS: positiveInt(250),

@@ -4,6 +4,14 @@ import { PayrailError } from '../domain/errors.ts'
 import type { EventType } from '../domain/events.ts'
 import { type AdminClientOptions, createAdmin } from './connection.ts'
 import { hasProtocolError, isKafkaOutage } from './errors.ts'
+import {
+  ensureReplication,
+  type ReplicationPolicy,
+  type ReplicationTarget,
+  replicationConfigs,
+  replicationTarget,
+  type TopicReplication,
+} from './replication.ts'
 
 /** The topics of DESIGN.md and their partition counts. */
 export const TOPICS = {
@@ -31,11 +39,14 @@ export interface TopicSpec {
   partitions: number
 }
 
-export type TopicAction =
+export type PartitionAction =
   | { topic: string; action: 'created'; partitions: number }
   | { topic: string; action: 'unchanged'; partitions: number }
   | { topic: string; action: 'grown'; from: number; partitions: number }
   | { topic: string; action: 'kept-larger'; partitions: number; wanted: number }
+
+/** What `ensureTopics` did to a topic's partitions, and the topic's replication after it. */
+export type TopicAction = PartitionAction & { replication: TopicReplication }
 
 export const payrailTopics: TopicSpec[] = Object.values(TOPICS)
 
@@ -43,7 +54,9 @@ export const payrailTopics: TopicSpec[] = Object.values(TOPICS)
 const METADATA_WAIT_MS = 15_000
 
 /**
- * Makes every topic exist with at least its partition count. A topic with fewer partitions is
+ * Makes every topic exist with at least its partition count, and with the replication of
+ * `policy` (see `replicationTarget`): new topics get it whole, existing ones get their
+ * min.insync.replicas set; their replica count is reported, never changed. A topic with fewer partitions is
  * grown (this moves keys to other partitions, so the caller warns); one with more is left
  * alone, since Kafka cannot shrink a topic and more partitions break nothing.
  *
@@ -55,25 +68,46 @@ export async function ensureTopics(
   admin: Admin,
   specs: TopicSpec[] = payrailTopics,
   retentionMs?: number,
+  policy: ReplicationPolicy = {},
 ): Promise<TopicAction[]> {
-  const actions = await applyTopicSpecs(admin, specs, retentionMs)
+  const cluster = await admin.metadata({ topics: [], forceUpdate: true })
+  const target = replicationTarget(cluster.brokers.size, policy)
+  const actions = await applyTopicSpecs(admin, specs, target, retentionMs)
   const changed = actions.filter((action) => action.action === 'created' || action.action === 'grown')
   if (changed.length > 0) await awaitPartitions(admin, changed, METADATA_WAIT_MS)
-  return actions
+  if (actions.length === 0) return []
+  const replication = await ensureReplication(
+    admin,
+    actions.map((action) => action.topic),
+    target,
+  )
+  return actions.map((action) => ({
+    ...action,
+    replication: replication.get(action.topic) as TopicReplication,
+  }))
 }
 
 async function applyTopicSpecs(
   admin: Admin,
   specs: TopicSpec[],
+  target: ReplicationTarget,
   retentionMs?: number,
-): Promise<TopicAction[]> {
-  const configs = retentionMs === undefined ? [] : [{ name: 'retention.ms', value: String(retentionMs) }]
+): Promise<PartitionAction[]> {
+  const configs = [
+    ...(retentionMs === undefined ? [] : [{ name: 'retention.ms', value: String(retentionMs) }]),
+    ...replicationConfigs(target),
+  ]
   const existing = new Set(await admin.listTopics())
-  const actions: TopicAction[] = []
+  const actions: PartitionAction[] = []
   const missing = specs.filter((spec) => !existing.has(spec.name))
   for (const spec of missing) {
     try {
-      await admin.createTopics({ topics: [spec.name], partitions: spec.partitions, replicas: -1, configs })
+      await admin.createTopics({
+        topics: [spec.name],
+        partitions: spec.partitions,
+        replicas: target.replicas,
+        configs,
+      })
       actions.push({ topic: spec.name, action: 'created', partitions: spec.partitions })
     } catch (error) {
       // Another process may have created it between listTopics and here: treat it as existing.
@@ -136,12 +170,15 @@ function isTopicAlreadyExists(error: unknown): boolean {
  * closed after. Topics it creates keep records for `retentionMs` (KAFKA_TOPIC_RETENTION).
  */
 export async function ensureTopicsOn(
-  options: AdminClientOptions & { retentionMs?: number },
+  options: AdminClientOptions & { retentionMs?: number } & ReplicationPolicy,
   specs: TopicSpec[] = payrailTopics,
 ): Promise<TopicAction[]> {
   const admin = createAdmin({ retries: 3, ...options })
   try {
-    return await ensureTopics(admin, specs, options.retentionMs)
+    return await ensureTopics(admin, specs, options.retentionMs, {
+      ...(options.replicationFactor === undefined ? {} : { replicationFactor: options.replicationFactor }),
+      ...(options.minInsyncReplicas === undefined ? {} : { minInsyncReplicas: options.minInsyncReplicas }),
+    })
   } finally {
     await admin.close()
   }

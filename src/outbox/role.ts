@@ -5,6 +5,7 @@ import { migrateToLatest } from '../db/migrate.ts'
 import { RetentionSweeper } from '../db/retention.ts'
 import { openRoleDatabase } from '../db/role-database.ts'
 import { bootstrapBrokers, probeCluster } from '../kafka/connection.ts'
+import { replicationPolicyOf } from '../kafka/replication.ts'
 import { ensureTopicsOn } from '../kafka/topics.ts'
 import { type ReadinessCheck, startOperationalServer } from '../observability/health.ts'
 import type { Logger } from '../observability/logger.ts'
@@ -44,6 +45,7 @@ export async function startRelay(
     brokers,
     clientId: `${config.KAFKA_CLIENT_ID}-relay-admin`,
     retentionMs: config.KAFKA_TOPIC_RETENTION,
+    ...replicationPolicyOf(config),
   })
 
   const metrics = createRelayMetrics(registry)

@@ -9,6 +9,7 @@ import { openRoleDatabase } from '../db/role-database.ts'
 import { hasErrorCode, PayrailError } from '../domain/errors.ts'
 import type { AdminClientOptions } from '../kafka/connection.ts'
 import { bootstrapBrokers, probeCluster } from '../kafka/connection.ts'
+import { replicationPolicyOf } from '../kafka/replication.ts'
 import { ensureTopicsOn, TOPICS, topicRetentionsOn } from '../kafka/topics.ts'
 import { startOperationalServer } from '../observability/health.ts'
 import type { Logger } from '../observability/logger.ts'
@@ -96,7 +97,11 @@ export async function startWorkerRole(
   await migrateToLatest(database.db, database.dialect)
   const brokers = bootstrapBrokers(config)
   const admin = { brokers, clientId: `${config.KAFKA_CLIENT_ID}-worker-admin` }
-  await ensureTopicsOn({ ...admin, retentionMs: config.KAFKA_TOPIC_RETENTION })
+  await ensureTopicsOn({
+    ...admin,
+    retentionMs: config.KAFKA_TOPIC_RETENTION,
+    ...replicationPolicyOf(config),
+  })
   await refuseLongerRetention(admin, [...new Set(handlers.flatMap((name) => TOPICS_OF[name]))], config)
 
   const registry = createMetricsRegistry('worker')

@@ -34,6 +34,8 @@ test('defaults are the tuned values of DESIGN.md', () => {
   assert.equal(config.ACQUIRER_AUTH_FAILURE_RATE, 0.005)
   assert.equal(config.ACQUIRER_SETTLE_FAILURE_RATE, 0.05)
   assert.equal(config.KAFKA_BROKERS, '')
+  assert.equal(config.KAFKA_REPLICATION_FACTOR, undefined, 'unset: chosen from the cluster size')
+  assert.equal(config.KAFKA_MIN_INSYNC_REPLICAS, undefined)
   assert.equal(config.REDIS_URL, undefined)
 })
 
@@ -161,6 +163,11 @@ test('rules that tie two variables together name both', () => {
     () =>
       loadConfig({ env: { PROCESSED_EVENTS_RETENTION: '7d', KAFKA_TOPIC_RETENTION: '7d' }, envFile: noFile }),
     /PROCESSED_EVENTS_RETENTION \(604800000 ms\) must exceed KAFKA_TOPIC_RETENTION \(604800000 ms\)/,
+  )
+  assert.throws(
+    () =>
+      loadConfig({ env: { KAFKA_MIN_INSYNC_REPLICAS: '3', KAFKA_REPLICATION_FACTOR: '2' }, envFile: noFile }),
+    /KAFKA_MIN_INSYNC_REPLICAS \(3\) must not exceed KAFKA_REPLICATION_FACTOR \(2\)/,
   )
   assert.equal(
     loadConfig({ env: { OUTBOX_LEASE_MS: '9000', KAFKA_DELIVERY_TIMEOUT_MS: '3000' }, envFile: noFile })

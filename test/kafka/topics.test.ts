@@ -45,11 +45,20 @@ test('ensure creates missing topics, grows small ones, never lowers large ones, 
   await admin.createTopics({ topics: [`${prefix}.large`], partitions: 5, replicas: 1 })
 
   const first = await ensureTopics(admin, specs)
-  assert.deepEqual(first, [
-    { topic: `${prefix}.new`, action: 'created', partitions: 6 },
-    { topic: `${prefix}.small`, action: 'grown', from: 2, partitions: 6 },
-    { topic: `${prefix}.large`, action: 'kept-larger', partitions: 5, wanted: 3 },
-  ])
+  const single = { replicas: 1, wantedReplicas: 1, minInsync: 1, wantedMinInsync: 1 }
+  assert.deepEqual(
+    first.map((action) => action.replication),
+    [single, single, single],
+    'one broker: one replica, min.insync.replicas 1',
+  )
+  assert.deepEqual(
+    first.map(({ replication: _, ...partitions }) => partitions),
+    [
+      { topic: `${prefix}.new`, action: 'created', partitions: 6 },
+      { topic: `${prefix}.small`, action: 'grown', from: 2, partitions: 6 },
+      { topic: `${prefix}.large`, action: 'kept-larger', partitions: 5, wanted: 3 },
+    ],
+  )
   const metadata = await admin.metadata({ topics: specs.map((spec) => spec.name), forceUpdate: true })
   assert.equal(metadata.topics.get(`${prefix}.new`)?.partitionsCount, 6)
   assert.equal(metadata.topics.get(`${prefix}.small`)?.partitionsCount, 6)

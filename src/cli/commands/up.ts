@@ -4,7 +4,16 @@ import { openDatabase } from '../../db/database.ts'
 import { issueApiKey, revokeMerchantKeys } from '../../db/merchants.ts'
 import { bootstrapBrokers } from '../../kafka/connection.ts'
 import { startBroker, stopBroker } from '../../kafka/local-broker/broker.ts'
-import { config, describeTopicAction, ensurePayrailTopics, ROOT, runMigrations, say } from '../context.ts'
+import {
+  config,
+  describeTopicAction,
+  ensurePayrailTopics,
+  ROOT,
+  replicationNotes,
+  runMigrations,
+  say,
+  warn,
+} from '../context.ts'
 import { Supervisor } from '../supervisor.ts'
 
 const DEMO_MERCHANT = 'demo'
@@ -64,7 +73,10 @@ export function registerUp(program: Command): void {
         const migrated = await runMigrations(cfg)
         databaseUrl = migrated.safeUrl
         say(`database ${databaseUrl}: ${migrated.current.length} migrations applied`)
-        for (const action of await ensurePayrailTopics(cfg)) say(`topic   ${describeTopicAction(action)}`)
+        for (const action of await ensurePayrailTopics(cfg)) {
+          say(`topic   ${describeTopicAction(action)}`)
+          for (const note of replicationNotes(action)) (note.warning ? warn : say)(`topic   ${note.line}`)
+        }
 
         // A fresh demo key each time: the previous ones are revoked, since nobody can read them back.
         const handle = openDatabase({ url: cfg.DATABASE_URL, poolMax: 1 })
