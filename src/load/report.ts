@@ -25,6 +25,8 @@ export interface LoadReport {
   seconds: SecondSample[]
   scraped: ScrapeSample[]
   thresholds: ThresholdVerdict[]
+  /** This load process's CPU over the run, and per counted request: its own ceiling is about 1 s / that. */
+  generator?: { cpuSeconds: number; cpuMicrosPerRequest: number }
 }
 
 export function buildReport(
@@ -87,6 +89,11 @@ export function summaryTable(report: LoadReport): string {
         `| ${step} | ${s.count} | ${ms(s.p50)} | ${ms(s.p95)} | ${ms(s.p99)} | ${ms(s.max)} | ${ms(s.mean)} |`,
     ),
   ]
+  if (report.generator !== undefined)
+    lines.push(
+      '',
+      `load process: ${report.generator.cpuSeconds.toFixed(2)} s CPU, ${report.generator.cpuMicrosPerRequest.toFixed(0)} µs per request (≈ ${(1e6 / report.generator.cpuMicrosPerRequest).toFixed(0)} requests/s per core at most)`,
+    )
   if (report.thresholds.length > 0) {
     lines.push('')
     for (const verdict of report.thresholds)

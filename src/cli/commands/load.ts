@@ -202,6 +202,7 @@ export function registerLoad(program: Command): void {
       const stop = () => controller.abort()
       process.once('SIGINT', stop)
       let run: Awaited<ReturnType<typeof runLoadTest>>
+      const cpuBefore = process.cpuUsage()
       try {
         run = await runLoadTest({
           url: flags.url.replace(/\/$/, ''),
@@ -223,9 +224,13 @@ export function registerLoad(program: Command): void {
         process.removeListener('SIGINT', stop)
         if (live) process.stderr.write('\n')
       }
+      const cpu = process.cpuUsage(cpuBefore)
       const base = buildReport(run, { scenario, url: flags.url, model: text, startedAt })
+      const requests = Object.values(base.answers).reduce((a, b) => a + b, 0)
+      const cpuSeconds = (cpu.user + cpu.system) / 1e6
       const report: LoadReport = {
         ...base,
+        generator: { cpuSeconds, cpuMicrosPerRequest: requests === 0 ? 0 : (cpuSeconds * 1e6) / requests },
         thresholds: evaluateThresholds(thresholds, {
           steps: base.steps,
           mainStep: base.mainStep,
