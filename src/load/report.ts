@@ -21,6 +21,8 @@ export interface LoadReport {
   errorShare: number
   droppedShare: number
   answers: Record<string, number>
+  /** Status polls of the flows (GET while waiting for CAPTURED / REFUNDED), not in `answers`. */
+  polls: number
   steps: Record<string, StepSummary>
   seconds: SecondSample[]
   scraped: ScrapeSample[]
@@ -59,6 +61,7 @@ export function buildReport(
     errorShare: answered === 0 ? 0 : failed / answered,
     droppedShare: run.scheduler.due === 0 ? 0 : run.scheduler.dropped / run.scheduler.due,
     answers: run.stats.answers,
+    polls: run.stats.polls,
     steps,
     seconds: run.stats.seconds(run.targetAt),
     scraped: run.scraped,
@@ -80,7 +83,7 @@ export function summaryTable(report: LoadReport): string {
     `payrail load ${report.scenario} → ${report.url} (${report.model}), ${report.durationSeconds.toFixed(1)} s`,
     `iterations: ${report.iterations.due} due, ${report.iterations.started} started, ${report.iterations.dropped} dropped, ${report.iterations.late} late (max start lag ${ms(report.iterations.maxLagMs)} ms)`,
     `rate: target ${report.targetRate.toFixed(1)}/s, achieved ${report.achievedRate.toFixed(1)}/s (${report.mainStep} successes); errors ${pct(report.errorShare)}`,
-    `answers: ${answersText(report.answers)}`,
+    `answers: ${answersText(report.answers)}${report.polls > 0 ? `; status polls: ${report.polls}` : ''}`,
     '',
     '| step | count | p50 ms | p95 ms | p99 ms | max ms | mean ms |',
     '|---|---|---|---|---|---|---|',

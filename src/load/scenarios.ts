@@ -105,6 +105,7 @@ async function waitFor(
       path: `/api/payments/${id}`,
       headers: headersFor(key),
     })
+    ctx.stats.polls++
     if (answer.status !== 200) continue
     const status = statusOf(answer)
     if (status === wanted) {

@@ -51,6 +51,8 @@ export class LoadStats {
   private readonly steps = new Map<string, Histogram>()
   private readonly buckets: Bucket[] = []
   readonly answers: Record<string, number> = {}
+  /** GETs a flow sent while waiting for the workers: load on the target, not counted in `answers`. */
+  polls = 0
   /** Answers of the last second or so, for the progress line. */
   private recent = histogram()
   private readonly origin: number

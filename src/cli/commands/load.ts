@@ -226,7 +226,7 @@ export function registerLoad(program: Command): void {
       }
       const cpu = process.cpuUsage(cpuBefore)
       const base = buildReport(run, { scenario, url: flags.url, model: text, startedAt })
-      const requests = Object.values(base.answers).reduce((a, b) => a + b, 0)
+      const requests = Object.values(base.answers).reduce((a, b) => a + b, base.polls)
       const cpuSeconds = (cpu.user + cpu.system) / 1e6
       const report: LoadReport = {
         ...base,
