@@ -140,7 +140,7 @@ export function htmlReport(report: LoadReport): string {
 </head><body>
 <h1>payrail load ${escapeHtml(report.scenario)}</h1>
 <p>${escapeHtml(report.url)}, ${escapeHtml(report.model)}, started ${escapeHtml(report.startedAt)}, ${report.durationSeconds.toFixed(1)} s offered.</p>
-<p>Iterations: ${report.iterations.due} due, ${report.iterations.started} started, ${report.iterations.dropped} dropped, ${report.iterations.late} late. Target ${report.targetRate.toFixed(1)}/s, achieved ${report.achievedRate.toFixed(1)}/s, errors ${(report.errorShare * 100).toFixed(3)} %.</p>
+<p>Iterations: ${report.iterations.due} due, ${report.iterations.started} started, ${report.iterations.dropped} dropped, ${report.iterations.late} late. Target ${report.targetRate === null ? 'none (closed model)' : `${report.targetRate.toFixed(1)}/s`}, achieved ${report.achievedRate.toFixed(1)}/s, errors ${(report.errorShare * 100).toFixed(3)} %.</p>
 <p>Answers: ${answers}</p>
 <table><tr><th>step</th><th>count</th><th>p50 ms</th><th>p95 ms</th><th>p99 ms</th><th>max ms</th></tr>${rows}</table>
 ${verdicts === '' ? '' : `<ul>${verdicts}</ul>`}

@@ -17,7 +17,8 @@ export interface LoadReport {
   iterations: { due: number; started: number; dropped: number; late: number; maxLagMs: number }
   /** Successful main-step iterations per second of the offered time. */
   achievedRate: number
-  targetRate: number
+  /** Iterations due per second of the offered time; null in the closed model (no schedule). */
+  targetRate: number | null
   errorShare: number
   droppedShare: number
   answers: Record<string, number>
@@ -57,7 +58,7 @@ export function buildReport(
       maxLagMs: run.scheduler.maxLagMs,
     },
     achievedRate: seconds > 0 ? (main?.count ?? 0) / seconds : 0,
-    targetRate: seconds > 0 ? run.scheduler.due / seconds : 0,
+    targetRate: Number.isNaN(run.targetAt(0)) ? null : seconds > 0 ? run.scheduler.due / seconds : 0,
     errorShare: answered === 0 ? 0 : failed / answered,
     droppedShare: run.scheduler.due === 0 ? 0 : run.scheduler.dropped / run.scheduler.due,
     answers: run.stats.answers,
@@ -82,7 +83,7 @@ export function summaryTable(report: LoadReport): string {
   const lines = [
     `payrail load ${report.scenario} → ${report.url} (${report.model}), ${report.durationSeconds.toFixed(1)} s`,
     `iterations: ${report.iterations.due} due, ${report.iterations.started} started, ${report.iterations.dropped} dropped, ${report.iterations.late} late (max start lag ${ms(report.iterations.maxLagMs)} ms)`,
-    `rate: target ${report.targetRate.toFixed(1)}/s, achieved ${report.achievedRate.toFixed(1)}/s (${report.mainStep} successes); errors ${pct(report.errorShare)}`,
+    `rate: target ${report.targetRate === null ? 'none (closed model)' : `${report.targetRate.toFixed(1)}/s`}, achieved ${report.achievedRate.toFixed(1)}/s (${report.mainStep} successes); errors ${pct(report.errorShare)}`,
     `answers: ${answersText(report.answers)}${report.polls > 0 ? `; status polls: ${report.polls}` : ''}`,
     '',
     '| step | count | p50 ms | p95 ms | p99 ms | max ms | mean ms |',
