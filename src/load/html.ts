@@ -40,7 +40,8 @@ export function lineChart(title: string, unit: string, series: Series[]): string
   const xs = plotted.flatMap((s) => s.points.map(([x]) => x))
   const ys = plotted.flatMap((s) => s.points.map(([, y]) => y)).filter(Number.isFinite)
   const xMax = Math.max(1, ...xs)
-  const yMax = Math.max(1e-9, ...ys) * 1.05
+  const top = Math.max(0, ...ys)
+  const yMax = top > 0 ? top * 1.05 : 1
   const px = (x: number) => left + (x / xMax) * (width - left - 10)
   const py = (y: number) => height - bottom - (y / yMax) * (height - bottom - 10)
   const grid = [0, 0.25, 0.5, 0.75, 1]

@@ -25,6 +25,8 @@ export interface LoadReport {
   /** Status polls of the flows (GET while waiting for CAPTURED / REFUNDED), not in `answers`. */
   polls: number
   steps: Record<string, StepSummary>
+  /** Each step's HdrHistogram, compressed base64 (`payrail load-merge` adds them). */
+  histograms: Record<string, string>
   seconds: SecondSample[]
   scraped: ScrapeSample[]
   thresholds: ThresholdVerdict[]
@@ -64,6 +66,7 @@ export function buildReport(
     answers: run.stats.answers,
     polls: run.stats.polls,
     steps,
+    histograms: run.stats.encoded(),
     seconds: run.stats.seconds(run.targetAt),
     scraped: run.scraped,
   }

@@ -4,7 +4,12 @@
  * buckets for the charts. A bucket is the second a request was *due*, so a stall shows in the
  * second that suffered it, not in the one when the answers finally came.
  */
-import { build, type Histogram } from 'hdr-histogram-js'
+import {
+  build,
+  decodeFromCompressedBase64,
+  encodeIntoCompressedBase64,
+  type Histogram,
+} from 'hdr-histogram-js'
 
 export interface StepSummary {
   count: number
@@ -30,7 +35,7 @@ export interface SecondSample {
 
 const histogram = (): Histogram => build({ numberOfSignificantValueDigits: 3 })
 
-const summaryOf = (h: Histogram): StepSummary => ({
+export const summaryOf = (h: Histogram): StepSummary => ({
   count: h.totalCount,
   p50: h.getValueAtPercentile(50) / 1000,
   p95: h.getValueAtPercentile(95) / 1000,
@@ -118,6 +123,11 @@ export class LoadStats {
     return Object.fromEntries([...this.steps].map(([step, h]) => [step, summaryOf(h)]))
   }
 
+  /** Each step's histogram, compressed (HdrHistogram's base64 form), so runs of several processes can be merged. */
+  encoded(): Record<string, string> {
+    return Object.fromEntries([...this.steps].map(([step, h]) => [step, encodeIntoCompressedBase64(h)]))
+  }
+
   seconds(targetAt: (ms: number) => number): SecondSample[] {
     return this.buckets.map((bucket, second) => {
       const s = summaryOf(bucket.latency)
@@ -138,3 +148,19 @@ export class LoadStats {
 
 /** Whether an answer key is a success. */
 export const isSuccess = (key: string): boolean => /^2\d\d$/.test(key)
+
+/** The summaries of the steps of several runs' encoded histograms, added step by step. */
+export function mergeEncoded(runs: readonly Record<string, string>[]): Record<string, StepSummary> {
+  const merged = new Map<string, Histogram>()
+  for (const run of runs)
+    for (const [step, text] of Object.entries(run)) {
+      const h = decodeFromCompressedBase64(text)
+      const into = merged.get(step)
+      if (into === undefined) {
+        const fresh = histogram()
+        fresh.add(h)
+        merged.set(step, fresh)
+      } else into.add(h)
+    }
+  return Object.fromEntries([...merged].map(([step, h]) => [step, summaryOf(h)]))
+}

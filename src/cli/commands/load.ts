@@ -4,6 +4,7 @@ import type { Command } from 'commander'
 import { issueApiKey } from '../../db/merchants.ts'
 import { PayrailError } from '../../domain/errors.ts'
 import { htmlReport } from '../../load/html.ts'
+import { mergeReports } from '../../load/merge.ts'
 import {
   PRESETS,
   parseDuration,
@@ -115,6 +116,22 @@ function modelOf(flags: LoadFlags): { model: LoadRunOptions['model']; text: stri
 }
 
 export function registerLoad(program: Command): void {
+  program
+    .command('load-merge')
+    .description(
+      "several `payrail load` processes' JSON reports as one summary (counts and rates added, percentiles from the added histograms)",
+    )
+    .argument('<files...>', 'the JSON reports')
+    .action((files: string[]) => {
+      const reports = files.map((file) => {
+        try {
+          return JSON.parse(readFileSync(file, 'utf8')) as LoadReport
+        } catch (error) {
+          throw new PayrailError('USAGE', `${file}: not a readable JSON report (${(error as Error).message})`)
+        }
+      })
+      say(summaryTable(mergeReports(reports)))
+    })
   program
     .command('load')
     .description(
