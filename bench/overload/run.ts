@@ -16,10 +16,10 @@ import { parseArgs } from 'node:util'
 import { openDatabase } from '../../src/db/database.ts'
 import { issueApiKey } from '../../src/db/merchants.ts'
 import { migrateToLatest } from '../../src/db/migrate.ts'
+import { runOpenLoad } from '../../src/load/open-load.ts'
 import { createScratchDatabase, scratchServerOf } from '../../support/databases.ts'
 import { freePort, startAcquirer, startRole } from '../../support/processes.ts'
 import { runLoad } from '../lib/load.ts'
-import { runOpenLoad } from '../lib/open-load.ts'
 
 const { values } = parseArgs({
   options: {

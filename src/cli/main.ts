@@ -5,6 +5,7 @@ import { registerAdmin } from './commands/admin.ts'
 import { registerBench } from './commands/bench.ts'
 import { registerKafka } from './commands/kafka.ts'
 import { registerLedger } from './commands/ledger.ts'
+import { registerLoad } from './commands/load.ts'
 import { registerMerchant } from './commands/merchant.ts'
 import { registerMigrate } from './commands/migrate.ts'
 import { registerOutbox } from './commands/outbox.ts'
@@ -32,6 +33,7 @@ registerTopics(program)
 registerMigrate(program)
 registerTest(program)
 registerBench(program)
+registerLoad(program)
 
 try {
   await program.parseAsync(process.argv)

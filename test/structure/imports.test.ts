@@ -16,6 +16,9 @@ const LAYERS: readonly (readonly string[])[] = [
   ['ledger', 'acquirer'],
   ['outbox'],
   ['api', 'workers', 'gateway'],
+  // load: an HTTP client of the roles (scheduler, scenarios, reports); above them so it may share
+  // their protocol constants (the simulator's decline cents), below cli which runs it.
+  ['load'],
   ['cli'],
 ]
 
