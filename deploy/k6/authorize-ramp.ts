@@ -1,5 +1,6 @@
 // The original system's first k6 run: authorize only, arrival rate ramping to 400 requests/s.
 //   PAYRAIL_URL=http://127.0.0.1:8080 PAYRAIL_KEY=prk_… k6 run deploy/k6/authorize-ramp.ts
+// The same load as `payrail load authorize --preset ramp-400`.
 import type { Options } from 'k6/options'
 import { authorize, keyFor, loadKeys } from './common.ts'
 
@@ -9,14 +10,14 @@ export const options: Options = {
   scenarios: {
     authorize: {
       executor: 'ramping-arrival-rate',
-      startRate: 50,
+      startRate: 0,
       timeUnit: '1s',
       preAllocatedVUs: 200,
       maxVUs: 1000,
       stages: [
-        { target: 400, duration: '2m' },
-        { target: 400, duration: '3m' },
-        { target: 0, duration: '30s' },
+        { target: 400, duration: '30s' },
+        { target: 400, duration: '60s' },
+        { target: 0, duration: '10s' },
       ],
     },
   },

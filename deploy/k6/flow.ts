@@ -1,6 +1,6 @@
-// The original system's second k6 run: a constant 1,050 flows per second over many merchants
-// (MERCHANT-1…1000 there): authorize, capture, wait for CAPTURED, refund, wait for REFUNDED.
-//   PAYRAIL_URL=http://127.0.0.1:8080 PAYRAIL_KEYS_FILE=keys.txt k6 run deploy/k6/flow-constant.ts
+// The full flow at a constant rate (PAYRAIL_RATE per second, default 50): authorize, capture,
+// wait for CAPTURED, refund, wait for REFUNDED; the same load as `payrail load flow --rate 50`.
+//   PAYRAIL_URL=http://127.0.0.1:8080 PAYRAIL_KEYS_FILE=keys.txt k6 run deploy/k6/flow.ts
 import { check, sleep } from 'k6'
 import http from 'k6/http'
 import type { Options } from 'k6/options'
@@ -12,11 +12,11 @@ export const options: Options = {
   scenarios: {
     flow: {
       executor: 'constant-arrival-rate',
-      rate: 1050,
+      rate: Number(__ENV.PAYRAIL_RATE ?? 50),
       timeUnit: '1s',
-      duration: '5m',
-      preAllocatedVUs: 2000,
-      maxVUs: 6000,
+      duration: '60s',
+      preAllocatedVUs: 500,
+      maxVUs: 3000,
     },
   },
   thresholds: {
