@@ -1,11 +1,11 @@
 /**
  * bench/load: the stack `payrail load` is measured against, then the tool itself. A fresh SQLite
- * database, the acquirer simulator (fast: 0–2 ms), one api; for `flow` and `mix` also a private
+ * (or scratch MariaDB) database, the acquirer simulator (fast: 0–2 ms), one api; for `flow` and `mix` also a private
  * Kafka broker (so this run's workers see only its events), the api's embedded relay and one
  * worker process. Then `payrail load <scenario> --url <api>` with the arguments after `--`,
  * scraping every role's /metrics.
  *
- *   ./payrail bench load -- --scenario authorize [--acquirer-latency 0-2] -- --rate 800 --duration 15s
+ *   ./payrail bench load -- --scenario authorize [--database sqlite|mysql] [--acquirer-latency 0-2] -- --rate 800 --duration 15s
  */
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util'
 import { ROOT } from '../../src/cli/context.ts'
 import { startBroker, stopBroker } from '../../src/kafka/local-broker/broker.ts'
 import { ensureTopicsOn } from '../../src/kafka/topics.ts'
+import { createScratchDatabase, scratchServerOf } from '../../support/databases.ts'
 import { freePort, type RoleProcess, startAcquirer, startRole } from '../../support/processes.ts'
 
 const split = process.argv.indexOf('--', 2)
@@ -25,14 +26,23 @@ const { values } = parseArgs({
   options: {
     scenario: { type: 'string', default: 'authorize' },
     'acquirer-latency': { type: 'string', default: '0-2' },
+    database: { type: 'string', default: 'sqlite' },
   },
 })
+const database = values.database
+if (database !== 'sqlite' && database !== 'mysql')
+  throw new Error(`--database takes sqlite or mysql (got ${database})`)
 const scenario = values.scenario
 const needsKafka = scenario === 'flow' || scenario === 'mix'
 const dir = mkdtempSync(join(tmpdir(), 'payrail-bench-load-'))
-const databaseUrl = `sqlite:${join(dir, 'payrail.db')}`
 const stops: (() => Promise<unknown>)[] = []
 try {
+  let databaseUrl = `sqlite:${join(dir, 'payrail.db')}`
+  if (database === 'mysql') {
+    const scratch = await createScratchDatabase('mysql', scratchServerOf('mysql'), 'payrail_bench_load')
+    databaseUrl = scratch.url
+    stops.push(() => scratch.drop())
+  }
   const broker = {
     root: ROOT,
     stateDir: join(dir, 'kafka'),
