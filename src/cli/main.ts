@@ -3,6 +3,7 @@ import { errorCatalog } from '../domain/errors.ts'
 import { exitQuietlyWhenOutputCloses } from './closed-output.ts'
 import { registerAdmin } from './commands/admin.ts'
 import { registerBench } from './commands/bench.ts'
+import { registerChaos } from './commands/chaos.ts'
 import { registerKafka } from './commands/kafka.ts'
 import { registerLedger } from './commands/ledger.ts'
 import { registerLoad } from './commands/load.ts'
@@ -34,6 +35,7 @@ registerMigrate(program)
 registerTest(program)
 registerBench(program)
 registerLoad(program)
+registerChaos(program)
 
 try {
   await program.parseAsync(process.argv)

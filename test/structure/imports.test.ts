@@ -19,6 +19,8 @@ const LAYERS: readonly (readonly string[])[] = [
   // load: an HTTP client of the roles (scheduler, scenarios, reports); above them so it may share
   // their protocol constants (the simulator's decline cents), below cli which runs it.
   ['load'],
+  // chaos: runs the roles and the load tool against them, then reads the database to judge.
+  ['chaos'],
   ['cli'],
 ]
 
