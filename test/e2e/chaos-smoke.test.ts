@@ -6,8 +6,7 @@ import { join } from 'node:path'
 import { test } from 'node:test'
 import { promisify } from 'node:util'
 import { ROOT } from '../../src/cli/context.ts'
-import { startBroker, stopBroker } from '../../src/kafka/local-broker/broker.ts'
-import { freePort } from '../../support/processes.ts'
+import { privateBroker } from '../helpers/kafka.ts'
 import { requireService } from '../helpers/services.ts'
 
 const run = promisify(execFile)
@@ -17,20 +16,10 @@ test('payrail chaos: kill -9 of each role under flow load keeps every invariant'
 }, async (t) => {
   if ((await requireService(t, 'kafka')) === undefined) return
   // A private broker: on the shared one other tests' workers may join the same consumer groups.
-  const stateDir = mkdtempSync(join(tmpdir(), 'payrail-chaos-broker-'))
-  const broker = {
-    root: ROOT,
-    stateDir,
-    port: await freePort(),
-    controllerPort: await freePort(),
-    say: () => {},
-  }
-  t.after(async () => {
-    await stopBroker(broker, 10_000, 'SIGKILL')
-    rmSync(stateDir, { recursive: true, force: true })
-  })
-  await startBroker(broker)
-  const out = join(stateDir, 'chaos.json')
+  const brokers = await privateBroker(t)
+  const dir = mkdtempSync(join(tmpdir(), 'payrail-chaos-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  const out = join(dir, 'chaos.json')
   const seed = process.env.PAYRAIL_TEST_SEED ?? String(Math.floor(Math.random() * 2 ** 31))
   t.diagnostic(`seed ${seed}`)
   const { stdout } = await run(
@@ -47,7 +36,7 @@ test('payrail chaos: kill -9 of each role under flow load keeps every invariant'
       '--out',
       out,
     ],
-    { env: { ...process.env, KAFKA_BROKERS: `127.0.0.1:${broker.port}` }, timeout: 170_000 },
+    { env: { ...process.env, KAFKA_BROKERS: brokers }, timeout: 170_000 },
   ).catch((error: { stdout?: string; stderr?: string }) => {
     throw new Error(`payrail chaos failed:\n${error.stdout}\n${error.stderr}`)
   })

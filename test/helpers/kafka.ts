@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import type { TestContext } from 'node:test'
 import { ROOT } from '../../src/cli/context.ts'
 import { startBroker, stopBroker } from '../../src/kafka/local-broker/broker.ts'
 import { ensureTopicsOn } from '../../src/kafka/topics.ts'
@@ -11,9 +12,11 @@ import type { ThrowawayDatabase } from './databases.ts'
  * A Kafka broker of this test's own, with the topics of DESIGN.md and nothing in them, so that
  * workers of this test consume only its events (a new consumer group starts from the earliest
  * record, and the shared broker's topics hold every other test's). Stopped and deleted after the
- * processes registered later on `database` have stopped.
+ * processes registered later on `owner` (a test database, or the test itself) have stopped.
  */
-export async function privateBroker(database: ThrowawayDatabase): Promise<string> {
+export async function privateBroker(
+  owner: Pick<ThrowawayDatabase, 'beforeClose'> | TestContext,
+): Promise<string> {
   const stateDir = mkdtempSync(join(tmpdir(), 'payrail-broker-'))
   const broker = {
     root: ROOT,
@@ -22,10 +25,12 @@ export async function privateBroker(database: ThrowawayDatabase): Promise<string
     controllerPort: await freePort(),
     say: () => {},
   }
-  database.beforeClose(async () => {
+  const stop = async () => {
     await stopBroker(broker, 10_000, 'SIGKILL')
     rmSync(stateDir, { recursive: true, force: true })
-  })
+  }
+  if ('beforeClose' in owner) owner.beforeClose(stop)
+  else owner.after(stop)
   await startBroker(broker)
   const brokers = `127.0.0.1:${broker.port}`
   await ensureTopicsOn({ brokers: [brokers], clientId: 'payrail-test' })
