@@ -124,6 +124,7 @@ export async function runSchedule(options: SchedulerOptions): Promise<SchedulerR
   const lateAfter = options.lateAfterMs ?? 10
   const { schedule } = options
   const open = new Set<Promise<void>>()
+  let failure: unknown
   const result: SchedulerResult = {
     due: 0,
     started: 0,
@@ -149,7 +150,11 @@ export async function runSchedule(options: SchedulerOptions): Promise<SchedulerR
         if (lag > lateAfter) result.late++
         if (lag > result.maxLagMs) result.maxLagMs = lag
         result.started++
-        const done = options.start(next, due).catch(() => {})
+        // Request failures are counted inside an iteration; one that throws is a bug in the run
+        // (a scenario without its data): remembered, the schedule goes on, and the run fails.
+        const done = options.start(next, due).catch((error: unknown) => {
+          failure ??= error
+        })
         open.add(done)
         void done.finally(() => open.delete(done))
       }
@@ -162,5 +167,6 @@ export async function runSchedule(options: SchedulerOptions): Promise<SchedulerR
   }
   result.offeredForMs = clock.now() - begin
   await Promise.all(open)
+  if (failure !== undefined) throw failure
   return result
 }

@@ -109,3 +109,21 @@ test('a stalled generator still sends every iteration, times it from its due tim
   assert.ok(result.maxLagMs >= 250, `max lag ${result.maxLagMs}`)
   assert.ok(Math.max(...lags) >= 250, 'the due time passed to start is the schedule, not the late send')
 })
+
+test('an iteration that throws does not stop the schedule, but fails the run once every iteration is done', async () => {
+  const { clock } = fakeClock()
+  let started = 0
+  await assert.rejects(
+    runSchedule({
+      schedule: new ArrivalSchedule([{ from: 100, to: 100, durationMs: 100 }]),
+      maxInFlight: 10,
+      clock,
+      start: async (n) => {
+        started++
+        if (n === 3) throw new Error('read: no payments to read')
+      },
+    }),
+    /no payments to read/,
+  )
+  assert.equal(started, 10, 'the other iterations all ran')
+})
