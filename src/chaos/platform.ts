@@ -3,12 +3,14 @@
  * SIGKILL and started again on the same port and environment, so a restart is what a crash looks
  * like to the others.
  */
+
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { createServer } from 'node:net'
 import { dirname, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
+import { stopChild } from '../runtime/stop-child.ts'
 
 const MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'cli', 'main.ts')
 
@@ -83,17 +85,7 @@ export class ChaosPlatform {
   async stopAll(graceMs = 20_000): Promise<void> {
     for (const role of [...ROLES].reverse()) {
       const running = this.#running.get(role)
-      if (running === undefined || running.child.exitCode !== null || running.child.signalCode !== null)
-        continue
-      running.child.kill('SIGTERM')
-      const timedOut = await Promise.race([
-        running.exited.then(() => false),
-        sleep(graceMs, undefined, { ref: false }).then(() => true),
-      ])
-      if (timedOut) {
-        running.child.kill('SIGKILL')
-        await running.exited
-      }
+      if (running !== undefined) await stopChild(running.child, running.exited, graceMs)
     }
   }
 }

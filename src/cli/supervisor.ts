@@ -3,6 +3,7 @@ import { once } from 'node:events'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { PayrailError } from '../domain/errors.ts'
+import { stopChild } from '../runtime/stop-child.ts'
 import { ROOT } from './context.ts'
 
 export interface RoleSpec {
@@ -62,18 +63,6 @@ export class Supervisor {
   /** SIGTERM to every role in reverse start order; SIGKILL for one that outlives the grace period. */
   async stopAll(graceMs = 30_000): Promise<void> {
     this.#stopping = true
-    for (const child of [...this.#children].reverse()) {
-      if (child.process.exitCode !== null || child.process.signalCode !== null) continue
-      child.process.kill('SIGTERM')
-      // An unref'd timer: once every role is gone it must not keep `payrail up` alive.
-      const timedOut = await Promise.race([
-        child.exited.then(() => false),
-        sleep(graceMs, undefined, { ref: false }).then(() => true),
-      ])
-      if (timedOut) {
-        child.process.kill('SIGKILL')
-        await child.exited
-      }
-    }
+    for (const child of [...this.#children].reverse()) await stopChild(child.process, child.exited, graceMs)
   }
 }
