@@ -1,11 +1,8 @@
-import { randomBytes } from 'node:crypto'
-import { Consumer, type Message } from '@platformatic/kafka'
 import type { Kysely } from 'kysely'
 import type { Database } from '../db/schema.ts'
-import { PayrailError } from '../domain/errors.ts'
 import { DEAD_LETTER_HEADERS, ReliableProducer } from '../kafka/producer.ts'
+import { type RawMessage, type ReadTopicOptions, readTopicToEnd } from '../kafka/read-topic.ts'
 import { TOPICS } from '../kafka/topics.ts'
-import { withDeadline } from '../runtime/deadline.ts'
 
 /**
  * A record a worker gave up on, as it sits in payment.dlq. Its id is its place there,
@@ -36,12 +33,8 @@ export interface ConsumerDeadLetter {
   timestamp: number
 }
 
-export interface DeadLetterTopicOptions {
-  brokers: string[]
-  clientId: string
-  /** The whole read's (or replay's) time limit. Default: 10000 ms. */
-  timeoutMs?: number
-}
+/** Where payment.dlq is, and the whole read's (or replay's) time limit. */
+export type DeadLetterTopicOptions = ReadTopicOptions
 
 const ID = /^(\d+):(\d+)$/
 
@@ -50,61 +43,19 @@ export function isConsumerDeadLetterId(id: string): boolean {
   return ID.test(id)
 }
 
-type RawMessage = Message<Buffer, Buffer, Buffer, Buffer>
-
 interface Read {
   message: RawMessage
   headers: Record<string, string>
 }
 
-/**
- * Reads payment.dlq from its start up to the end offsets it has now, with a consumer group of
- * its own that commits nothing (it reads, and leaves the topic as it was).
- */
+/** payment.dlq as it is now; a topic nothing was ever dead-lettered to holds no dead letters. */
 async function readDeadLetterTopic(options: DeadLetterTopicOptions): Promise<Read[]> {
-  const topic = TOPICS.dlq.name
-  const timeoutMs = options.timeoutMs ?? 10_000
-  const consumer = new Consumer<Buffer, Buffer, Buffer, Buffer>({
-    clientId: `${options.clientId}-dlq-reader`,
-    groupId: `${options.clientId}-dlq-reader-${randomBytes(4).toString('hex')}`,
-    bootstrapBrokers: options.brokers,
-    timeout: 2000,
-    connectTimeout: 2000,
-    retries: 0,
+  const messages = (await readTopicToEnd(TOPICS.dlq.name, options)) ?? []
+  return messages.map((message) => {
+    const headers: Record<string, string> = {}
+    for (const [name, value] of message.headers) headers[name.toString('utf8')] = value.toString('utf8')
+    return { message, headers }
   })
-  const read = async (): Promise<Read[]> => {
-    const ends = (await consumer.listOffsets({ topics: [topic] })).get(topic) ?? []
-    const left = new Set(ends.flatMap((end, partition) => (end > 0n ? [partition] : [])))
-    const reads: Read[] = []
-    if (left.size === 0) return reads
-    const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false })
-    try {
-      for await (const message of stream as AsyncIterable<RawMessage>) {
-        if (message.offset < (ends[message.partition] ?? 0n)) {
-          const headers: Record<string, string> = {}
-          for (const [name, value] of message.headers) headers[name.toString('utf8')] = value.toString('utf8')
-          reads.push({ message, headers })
-        }
-        if (message.offset + 1n >= (ends[message.partition] ?? 0n)) left.delete(message.partition)
-        if (left.size === 0) break
-      }
-    } finally {
-      await stream.close()
-    }
-    return reads
-  }
-  try {
-    return await withDeadline(read(), timeoutMs, () => {
-      throw new PayrailError('KAFKA_UNAVAILABLE', `${topic} could not be read within ${timeoutMs} ms`)
-    })
-  } catch (error) {
-    if (error instanceof PayrailError) throw error
-    throw new PayrailError('KAFKA_UNAVAILABLE', `${topic} could not be read: ${(error as Error).message}`, {
-      cause: error,
-    })
-  } finally {
-    await consumer.close(true).catch(() => {})
-  }
 }
 
 function envelopeIds(value: Buffer | undefined | null): { eventId: string | null; paymentId: string | null } {

@@ -4,6 +4,7 @@ import { Consumer, type Message, stringDeserializers } from '@platformatic/kafka
 import type { Insertable, Kysely } from 'kysely'
 import type { Database, OutboxEventTable } from '../../src/db/schema.ts'
 import { createAdmin } from '../../src/kafka/connection.ts'
+import { readTopicToEnd as readWholeTopic } from '../../src/kafka/read-topic.ts'
 import { bucketOf } from '../../src/outbox/buckets.ts'
 import { LeaseManager } from '../../src/outbox/leases.ts'
 import { KafkaPublisher } from '../../src/outbox/publisher.ts'
@@ -123,7 +124,12 @@ function readerConsumer(brokers: string): Consumer<string, string, string, strin
   })
 }
 
-function consumedRecord(message: Message<string, string, string, string>): ConsumedRecord {
+function consumedRecord(
+  message: Pick<
+    Message<string, string, string, string>,
+    'key' | 'partition' | 'offset' | 'value' | 'headers'
+  >,
+): ConsumedRecord {
   const envelope = envelopeOf(message.value)
   return {
     key: message.key,
@@ -170,43 +176,32 @@ export async function readTopic(
 }
 
 /**
- * Reads every record a topic holds now: its end offsets are taken first, then it is read from
- * the start until each partition reaches them. For when everything expected is known to be in
- * the topic (a drained outbox); fails rather than return less if the time runs out.
+ * Reads every record a topic holds now, through payrail's own reader (end offsets first, then
+ * from the start to them). For when everything expected is known to be in the topic (a drained
+ * outbox); fails rather than return less if the time runs out, and when the topic is missing.
  */
 export async function readTopicToEnd(
   brokers: string,
   topic: string,
   timeoutMs = 30_000,
 ): Promise<ConsumedRecord[]> {
-  const consumer = readerConsumer(brokers)
-  try {
-    const ends = (await consumer.listOffsets({ topics: [topic] })).get(topic) ?? []
-    const left = new Set(ends.flatMap((end, partition) => (end > 0n ? [partition] : [])))
-    const records: ConsumedRecord[] = []
-    if (left.size === 0) return records
-    const stream = await consumer.consume({ topics: [topic], mode: 'earliest' })
-    const timer = setTimeout(
-      () =>
-        stream.destroy(
-          new Error(`${topic}: partitions ${[...left].join(', ')} not read to their end in ${timeoutMs} ms`),
-        ),
-      timeoutMs,
-    )
-    try {
-      for await (const message of stream) {
-        records.push(consumedRecord(message))
-        if (message.offset + 1n >= (ends[message.partition] ?? 0n)) left.delete(message.partition)
-        if (left.size === 0) break
-      }
-    } finally {
-      clearTimeout(timer)
-      await stream.close()
-    }
-    return records
-  } finally {
-    await consumer.close()
-  }
+  const messages = await readWholeTopic(topic, {
+    brokers: brokers.split(','),
+    clientId: 'payrail-test',
+    timeoutMs,
+  })
+  if (messages === undefined) throw new Error(`${topic} does not exist`)
+  return messages.map((message) => {
+    const headers = new Map<string, string>()
+    for (const [name, value] of message.headers) headers.set(name.toString('utf8'), value.toString('utf8'))
+    return consumedRecord({
+      key: message.key?.toString('utf8') ?? '',
+      partition: message.partition,
+      offset: message.offset,
+      value: message.value?.toString('utf8') ?? '',
+      headers,
+    })
+  })
 }
 
 /** Whether every key's sequences arrive strictly increasing (Kafka keeps order only within a partition, and a key has one). */
