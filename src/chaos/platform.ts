@@ -6,7 +6,6 @@
 
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { createServer } from 'node:net'
 import { dirname, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
@@ -16,16 +15,6 @@ const MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'cli', 'main.ts
 
 export const ROLES = ['acquirer', 'api', 'relay', 'worker', 'gateway'] as const
 export type Role = (typeof ROLES)[number]
-
-export async function sparePort(): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const address = server.address()
-  server.close()
-  if (address === null || typeof address === 'string') throw new Error('no spare port')
-  return address.port
-}
 
 interface Running {
   child: ChildProcess

@@ -17,7 +17,8 @@ import { iterate, type ScenarioContext } from '../load/scenarios.ts'
 import { ArrivalSchedule, realClock, runSchedule } from '../load/schedule.ts'
 import { LoadStats } from '../load/stats.ts'
 import { outboxBacklog } from '../outbox/status.ts'
-import { ChaosPlatform, ROLES, type Role, sparePort } from './platform.ts'
+import { freePort } from '../runtime/ports.ts'
+import { ChaosPlatform, ROLES, type Role } from './platform.ts'
 
 export interface SmokeOptions {
   brokers: string
@@ -109,7 +110,7 @@ export async function runSmoke(options: SmokeOptions): Promise<SmokeResult> {
   const databaseUrl = `sqlite://${join(dir, 'chaos.db')}`
   const handle = openDatabase({ url: databaseUrl, poolMax: 2 })
   const ports = Object.fromEntries(
-    await Promise.all(ROLES.map(async (r) => [r, await sparePort()])),
+    await Promise.all(ROLES.map(async (r) => [r, await freePort()])),
   ) as Record<Role, number>
   const env: NodeJS.ProcessEnv = {
     ...process.env,

@@ -10,16 +10,9 @@ import { clusterBrokers, killNode, startCluster, stopCluster } from '../../src/k
 import { type ByteMessage, ReliableProducer } from '../../src/kafka/producer.ts'
 import { minInsyncOf } from '../../src/kafka/replication.ts'
 import { ensureTopics, payrailTopics, TOPICS } from '../../src/kafka/topics.ts'
-import { freePort } from '../../support/processes.ts'
+import { freePorts } from '../../src/runtime/ports.ts'
 import { parse, startConsumer, testGroup } from '../helpers/consumer.ts'
 import { until } from '../helpers/until.ts'
-
-/** `count` distinct free ports (freePort may hand out the same one twice). */
-async function freePorts(count: number): Promise<number[]> {
-  const ports = new Set<number>()
-  while (ports.size < count) ports.add(await freePort())
-  return [...ports]
-}
 
 function messages(from: number, count: number): ByteMessage[] {
   return Array.from({ length: count }, (_, i) => {
