@@ -1,0 +1,138 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { connect } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { PayrailError } from '../domain/errors.ts'
+import { withDeadline } from '../runtime/deadline.ts'
+import { freePort } from '../runtime/ports.ts'
+import { until } from '../runtime/until.ts'
+import { ServerProcess } from './server-process.ts'
+
+/**
+ * A Redis server of its own on a spare 127.0.0.1 port, for `payrail chaos --full` and the tests
+ * that kill Redis (the machine's shared one on 6379 is never touched). It keeps nothing on disk:
+ * payrail's Redis holds rate-limit counters only, which a restart may lose, as a crash would.
+ */
+
+export interface PrivateRedisServer {
+  port: number
+  /** redis://127.0.0.1:port */
+  url: string
+  /** Its own temporary working directory; deleted by close(). */
+  dir: string
+  /** Starts the server again on the same port; resolves once it answers PING. */
+  start: () => Promise<void>
+  /** A clean shutdown (SIGTERM); resolves once it exited. */
+  stop: () => Promise<void>
+  /** SIGKILL to the server's process group; resolves once it is gone. */
+  kill: () => Promise<void>
+  running: () => boolean
+  /** The server's log so far, for failure messages. */
+  log: () => string
+  /** Kills the server and deletes its folder; a second call does nothing. */
+  close: () => Promise<void>
+}
+
+export interface PrivateRedisOptions {
+  /** Where progress lines go (started, stopped, killed). Default: nowhere. */
+  say?: (line: string) => void
+}
+
+const REDIS_SERVER = '/usr/bin/redis-server'
+
+/**
+ * Whether Redis on `port` answers PING with PONG within a second. A raw inline command rather
+ * than ioredis: a client that reconnects on its own would hide the refusals this waits through.
+ */
+export function redisAnswers(port: number): Promise<boolean> {
+  const socket = connect({ host: '127.0.0.1', port })
+  const reply = new Promise<boolean>((resolve) => {
+    let text = ''
+    socket.on('error', () => resolve(false))
+    socket.on('close', () => resolve(false))
+    socket.on('connect', () => socket.write('PING\r\n'))
+    socket.on('data', (chunk) => {
+      text += chunk
+      // "-LOADING …" while it reads a dump; not the case here, but not an answer either.
+      if (text.includes('\r\n')) resolve(text.startsWith('+PONG'))
+    })
+  })
+  return withDeadline(reply, 1000, () => false).finally(() => socket.destroy())
+}
+
+/** A private Redis, already answering; fails with DEPENDENCY_MISSING without redis-server. */
+export async function startPrivateRedis(options: PrivateRedisOptions = {}): Promise<PrivateRedisServer> {
+  const say = options.say ?? (() => {})
+  if (!existsSync(REDIS_SERVER))
+    throw new PayrailError('DEPENDENCY_MISSING', `a private redis server needs ${REDIS_SERVER}`, {
+      details: { missing: [REDIS_SERVER] },
+    })
+  const dir = mkdtempSync(join(tmpdir(), 'payrail-redis-'))
+  const port = await freePort()
+  const what = `the private redis server on port ${port}`
+  const server = new ServerProcess(what, REDIS_SERVER, [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    dir,
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--daemonize',
+    'no',
+  ])
+  let closed = false
+
+  const start = async () => {
+    if (closed) throw new Error(`${what} is closed`)
+    const began = Date.now()
+    server.spawn()
+    await until(
+      `${what} to answer PING`,
+      async () => {
+        if (!server.running()) throw new Error(`${what} exited:\n${server.log()}`)
+        return redisAnswers(port)
+      },
+      { timeoutMs: 30_000, intervalMs: 20 },
+    )
+    say(`${what} answers after ${Date.now() - began} ms`)
+  }
+  const close = async () => {
+    if (closed) return
+    closed = true
+    try {
+      await server.signal('SIGKILL')
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }
+
+  try {
+    await start()
+  } catch (error) {
+    await close()
+    throw error
+  }
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    dir,
+    start,
+    stop: async () => {
+      if (!server.running()) return
+      await server.signal('SIGTERM')
+      say(`${what} stopped`)
+    },
+    kill: async () => {
+      if (!server.running()) return
+      await server.signal('SIGKILL')
+      say(`${what} killed`)
+    },
+    running: () => server.running(),
+    log: () => server.log(),
+    close,
+  }
+}
