@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import type { ReferenceLedger } from '../src/acquirer/protocol.ts'
 import { ROOT } from '../src/cli/context.ts'
 
 import { freePort } from '../src/runtime/ports.ts'
@@ -95,15 +96,13 @@ export async function setAcquirerMode(
     throw new Error(`could not set acquirer mode: ${response.status} ${await response.text()}`)
 }
 
-/** What the simulator process did per authorize reference since its ledger was last reset. */
-export async function acquirerLedger(
-  acquirerUrl: string,
-): Promise<Record<string, { authorized: number; approved: boolean; voided: boolean }>> {
+/** What the simulator process did per reference since its ledger was last reset. */
+export async function acquirerLedger(acquirerUrl: string): Promise<Record<string, ReferenceLedger>> {
   const response = await fetch(`${acquirerUrl}/admin/authorizations`, {
     headers: { authorization: `Bearer ${ACQUIRER_ADMIN_TOKEN}` },
   })
   if (!response.ok) throw new Error(`could not read the acquirer ledger: ${response.status}`)
-  return (await response.json()) as Record<string, { authorized: number; approved: boolean; voided: boolean }>
+  return (await response.json()) as Record<string, ReferenceLedger>
 }
 
 /** Starts the simulator's per-reference count afresh (its remembered results stay). */

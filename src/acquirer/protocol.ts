@@ -106,6 +106,10 @@ export interface ReferenceLedger {
   authorized: number
   approved: boolean
   voided: boolean
+  /** Times a settle was carried out under the reference (settled or failed); a repeat answered from memory does not count. */
+  settled: number
+  /** Times a refund was carried out under the reference, the same way. */
+  refunded: number
 }
 
 /**

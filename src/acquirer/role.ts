@@ -12,6 +12,7 @@ export async function startAcquirerRole(config: Config, logger: Logger): Promise
     authFailureRate: config.ACQUIRER_AUTH_FAILURE_RATE,
     settleFailureRate: config.ACQUIRER_SETTLE_FAILURE_RATE,
     adminToken: config.ACQUIRER_ADMIN_TOKEN,
+    journalFile: config.ACQUIRER_JOURNAL_FILE,
     logger,
     registry: createMetricsRegistry('acquirer'),
   })

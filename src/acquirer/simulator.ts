@@ -6,6 +6,7 @@ import type { Range } from '../config/variables.ts'
 import { registerOperationalRoutes } from '../observability/health.ts'
 import type { Logger } from '../observability/logger.ts'
 import { createRoleServer } from '../observability/server.ts'
+import { type JournalEntry, type OpenJournal, openAcquirerJournal } from './journal.ts'
 import {
   ACQUIRER_MODES,
   ACQUIRER_PATHS,
@@ -38,8 +39,15 @@ export interface AcquirerSimulatorOptions {
   memory?: number
   /** Token for `/admin/*`; when unset the admin switches answer 401 (ACQUIRER_ADMIN_TOKEN). */
   adminToken?: string | undefined
+  /**
+   * File every carried-out operation is appended to before its answer, replayed into the memory
+   * and the ledger at build time (ACQUIRER_JOURNAL_FILE). Default: unset, memory only.
+   */
+  journalFile?: string | undefined
   /** Source of randomness, for deterministic tests. Default: Math.random. */
   random?: () => number
+  /** Clock of the journal's `time`, in epoch milliseconds. Default: Date.now. */
+  now?: () => number
   logger: Logger
   registry: Registry
 }
@@ -56,6 +64,12 @@ class ResultMemory<T> {
   get(reference: string): Promise<T> | undefined {
     return this.#entries.get(reference)
   }
+  /** Remembers a result decided by an earlier process (read back from the journal). */
+  remember(reference: string, result: T): void {
+    this.#entries.delete(reference)
+    this.#entries.set(reference, Promise.resolve(result))
+    bounded(this.#entries, this.#capacity)
+  }
   /** Runs `act` once per reference; a failed run is forgotten, since a failure means nothing was done. */
   once(reference: string, act: () => Promise<T>): Promise<T> {
     const existing = this.#entries.get(reference)
@@ -63,10 +77,7 @@ class ResultMemory<T> {
     const result = act()
     this.#entries.set(reference, result)
     result.catch(() => this.#entries.delete(reference))
-    if (this.#entries.size > this.#capacity) {
-      const oldest = this.#entries.keys().next().value
-      if (oldest !== undefined) this.#entries.delete(oldest)
-    }
+    bounded(this.#entries, this.#capacity)
     return result
   }
 }
@@ -91,11 +102,29 @@ function tokenMatches(expected: string, header: string | undefined): boolean {
 }
 
 /** Entries kept per reference, the oldest dropped first past `capacity`. */
-function bounded<K, V>(map: Map<K, V>, capacity: number): void {
+function bounded<K>(map: Map<K, unknown> | Set<K>, capacity: number): void {
   if (map.size <= capacity) return
   const oldest = map.keys().next().value
   if (oldest !== undefined) map.delete(oldest)
 }
+
+// One way from a decided outcome to its answer, for a live call and for a journal replay alike.
+const authorizationResult = (reference: string, approved: boolean): AuthorizationResult => ({
+  reference,
+  approved,
+  authorizationCode: approved ? reference.replaceAll('-', '').slice(-6).toUpperCase() : null,
+  declineReason: approved ? null : 'insufficient_funds',
+})
+const settlementResult = (reference: string, settled: boolean): SettlementResult => ({
+  reference,
+  settled,
+  failureReason: settled ? null : 'card_closed',
+})
+const refundResult = (reference: string, refunded: boolean): RefundResult => ({
+  reference,
+  refunded,
+  failureReason: refunded ? null : 'refund_rejected',
+})
 
 /** The card-processor simulator: a real HTTP service that payrail calls like an acquirer. */
 export function buildAcquirerSimulator(options: AcquirerSimulatorOptions): FastifyInstance {
@@ -106,14 +135,67 @@ export function buildAcquirerSimulator(options: AcquirerSimulatorOptions): Fasti
   const settleFailureRate = options.settleFailureRate ?? 0.05
   let slowExtraMs = options.slowExtraMs ?? 5000
   const memory = options.memory ?? 1_000_000
+  const now = options.now ?? Date.now
   let mode: AcquirerMode = 'normal'
 
   const authorizations = new ResultMemory<AuthorizationResult>(memory)
   const settlements = new ResultMemory<SettlementResult>(memory)
   const refunds = new ResultMemory<RefundResult>(memory)
-  // What was done per authorize reference, so that tests against this process can count
-  // authorizations per idempotency key (DELETE starts the count afresh; results are kept).
+  // References voided once: a repeated void answers the same but is not carried out (journaled) again.
+  const voids = new Set<string>()
+  // What was done per reference, so that tests against this process can count authorizations,
+  // settles and refunds per idempotency key (DELETE starts the count afresh; results are kept).
   const ledger = new Map<string, ReferenceLedger>()
+  const count = (reference: string, change: (entry: ReferenceLedger) => Partial<ReferenceLedger>) => {
+    const entry = ledger.get(reference) ?? {
+      authorized: 0,
+      approved: false,
+      voided: false,
+      settled: 0,
+      refunded: 0,
+    }
+    ledger.set(reference, { ...entry, ...change(entry) })
+    bounded(ledger, memory)
+  }
+  /** Counts an operation carried out, live or replayed. */
+  const counted = (entry: JournalEntry) => {
+    const { reference } = entry
+    if (entry.operation === 'authorize')
+      count(reference, (e) => ({ authorized: e.authorized + 1, approved: entry.outcome === 'approved' }))
+    else if (entry.operation === 'void') {
+      voids.add(reference)
+      bounded(voids, memory)
+      count(reference, () => ({ approved: true, voided: true }))
+    } else if (entry.operation === 'settle') count(reference, (e) => ({ settled: e.settled + 1 }))
+    else count(reference, (e) => ({ refunded: e.refunded + 1 }))
+  }
+
+  const journal: OpenJournal | undefined =
+    options.journalFile === undefined ? undefined : openAcquirerJournal(options.journalFile, options.logger)
+  for (const entry of journal?.entries ?? []) {
+    counted(entry)
+    const { reference } = entry
+    if (entry.operation === 'authorize')
+      authorizations.remember(reference, authorizationResult(reference, entry.outcome === 'approved'))
+    else if (entry.operation === 'settle')
+      settlements.remember(reference, settlementResult(reference, entry.outcome === 'settled'))
+    else if (entry.operation === 'refund')
+      refunds.remember(reference, refundResult(reference, entry.outcome === 'refunded'))
+  }
+  /**
+   * Journals (when configured) and counts an operation just decided. An append that fails leaves
+   * the operation undone, so it answers as a processor error: nothing was carried out.
+   */
+  const carriedOut = (entry: Omit<JournalEntry, 'time'>) => {
+    const line = { ...entry, time: new Date(now()).toISOString() } as JournalEntry
+    try {
+      journal?.append(line)
+    } catch (error) {
+      options.logger.error({ err: error, reference: entry.reference }, 'acquirer journal append failed')
+      throw new ProcessorError(`${entry.operation}: journal write failed`)
+    }
+    counted(line)
+  }
   const calls = new Counter({
     name: 'payrail_acquirer_simulator_calls_total',
     help: 'Calls to the simulator by operation and outcome (ok, declined_before_processing, down, lost)',
@@ -122,6 +204,7 @@ export function buildAcquirerSimulator(options: AcquirerSimulatorOptions): Fasti
   })
 
   const app = createRoleServer({ logger: options.logger })
+  if (journal !== undefined) app.addHook('onClose', async () => journal.close())
   registerOperationalRoutes(app, { registry: options.registry, checks: [] })
 
   async function simulate<T>(
@@ -201,16 +284,14 @@ export function buildAcquirerSimulator(options: AcquirerSimulatorOptions): Fasti
         authorizations.once(request.body.reference, () =>
           simulate('authorize', authLatency, authFailureRate, () => {
             const { reference, amount } = request.body
-            const declined = declines(amount, DECLINING_CENTS.authorize)
-            const entry = ledger.get(reference) ?? { authorized: 0, approved: false, voided: false }
-            ledger.set(reference, { ...entry, authorized: entry.authorized + 1, approved: !declined })
-            bounded(ledger, memory)
-            return {
+            const approved = !declines(amount, DECLINING_CENTS.authorize)
+            carriedOut({
               reference,
-              approved: !declined,
-              authorizationCode: declined ? null : reference.replaceAll('-', '').slice(-6).toUpperCase(),
-              declineReason: declined ? 'insufficient_funds' : null,
-            }
+              operation: 'authorize',
+              outcome: approved ? 'approved' : 'declined',
+              amount,
+            })
+            return authorizationResult(reference, approved)
           }),
         ),
       ),
@@ -251,10 +332,10 @@ export function buildAcquirerSimulator(options: AcquirerSimulatorOptions): Fasti
         await simulate('authorize', authLatency, 0, () => undefined)
         const { reference } = request.body
         const held = await authorizationOf(reference)
-        const entry = ledger.get(reference)
         const voided = held?.approved === true
-        if (voided)
-          ledger.set(reference, { authorized: entry?.authorized ?? 0, approved: true, voided: true })
+        if (voided && !voids.has(reference))
+          carriedOut({ reference, operation: 'void', outcome: 'voided', amount: null })
+        else if (voided) count(reference, () => ({ approved: true, voided: true }))
         return { reference, voided }
       }),
   )
@@ -277,12 +358,14 @@ export function buildAcquirerSimulator(options: AcquirerSimulatorOptions): Fasti
         ),
     )
   settling('settle', ACQUIRER_PATHS.settle, settlements, ({ reference, amount }) => {
-    const failed = declines(amount, DECLINING_CENTS.settle)
-    return { reference, settled: !failed, failureReason: failed ? 'card_closed' : null }
+    const settled = !declines(amount, DECLINING_CENTS.settle)
+    carriedOut({ reference, operation: 'settle', outcome: settled ? 'settled' : 'failed', amount })
+    return settlementResult(reference, settled)
   })
   settling('refund', ACQUIRER_PATHS.refund, refunds, ({ reference, amount }) => {
-    const failed = declines(amount, DECLINING_CENTS.refund)
-    return { reference, refunded: !failed, failureReason: failed ? 'refund_rejected' : null }
+    const refunded = !declines(amount, DECLINING_CENTS.refund)
+    carriedOut({ reference, operation: 'refund', outcome: refunded ? 'refunded' : 'failed', amount })
+    return refundResult(reference, refunded)
   })
 
   const guardAdmin = async (request: FastifyRequest, reply: FastifyReply) => {

@@ -173,6 +173,13 @@ const httpUrl = (fallback: string) =>
     default: fallback,
   })
 
+/** A file path; no default, so the variable is optional. */
+const filePath = variable({
+  pattern: /^[^\n\r]{1,4096}$/,
+  problem: 'must be a file path of 1 to 4096 characters on one line',
+  decode: (value) => value,
+})
+
 const redisUrl = variable({
   pattern: /^rediss?:\/\/[^\s]+$/,
   problem: 'must be a redis:// URL',
@@ -415,6 +422,11 @@ export const variables = {
   ACQUIRER_SETTLE_LATENCY_MS: range('1000-3000'),
   ACQUIRER_AUTH_FAILURE_RATE: rate(0.005),
   ACQUIRER_SETTLE_FAILURE_RATE: rate(0.05),
+  /**
+   * The simulator's journal: every operation it carries out is appended before it answers and
+   * replayed at start, so a killed simulator comes back remembering. Unset: memory only.
+   */
+  ACQUIRER_JOURNAL_FILE: optional(filePath),
 
   DASHBOARD_PORT: port(5173),
 

@@ -78,6 +78,13 @@ export const errorCatalog = {
     retryable: true,
     title: 'The authorization came too late and was voided; retry with the same idempotency key',
   },
+  // The simulator's journal holds a line it cannot read (other than a torn last line): it refuses
+  // to start rather than forget operations it carried out.
+  ACQUIRER_JOURNAL_INVALID: {
+    status: 500,
+    retryable: false,
+    title: "The acquirer simulator's journal cannot be read",
+  },
   DEPENDENCY_MISSING: { status: 503, retryable: false, title: 'A required program is missing' },
   KAFKA_UNAVAILABLE: { status: 503, retryable: true, title: 'Kafka is unreachable' },
   KAFKA_BROKER_START_FAILED: { status: 500, retryable: false, title: 'The local Kafka broker did not start' },

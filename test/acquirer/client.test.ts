@@ -85,7 +85,11 @@ test('every ambiguous answer of the real simulator is an unknown outcome, and it
   await setAcquirerMode(acquirer.url, 'normal')
   const ledger = await acquirerLedger(acquirer.url)
   for (const [mode] of cases) {
-    assert.deepEqual(ledger[`amb-${mode}`], { authorized: 1, approved: true, voided: false }, mode)
+    assert.deepEqual(
+      ledger[`amb-${mode}`],
+      { authorized: 1, approved: true, voided: false, settled: 0, refunded: 0 },
+      mode,
+    )
     assert.equal((await client.lookupAuthorization(`amb-${mode}`))?.approved, true, `${mode}: lookup`)
   }
 })
@@ -117,7 +121,7 @@ test('a void releases an approval once; a reference never approved has nothing t
   await client.authorize({ reference: 'v-2', amount: 151, currency: 'USD' })
   assert.deepEqual(await client.voidAuthorization('v-2'), { reference: 'v-2', voided: false }, 'declined')
   assert.deepEqual(await acquirerLedger(acquirer.url), {
-    'v-1': { authorized: 1, approved: true, voided: true },
-    'v-2': { authorized: 1, approved: false, voided: false },
+    'v-1': { authorized: 1, approved: true, voided: true, settled: 0, refunded: 0 },
+    'v-2': { authorized: 1, approved: false, voided: false, settled: 0, refunded: 0 },
   })
 })

@@ -136,3 +136,29 @@ test('the admin switches need the token: none configured, or a wrong one, answer
   assert.equal(mode.json().mode, 'normal', 'nothing changed')
   assert.equal((await put(guarded, asAdmin)).statusCode, 200)
 })
+
+test('the admin ledger counts settles and refunds carried out, not repeats answered from memory nor processor errors', {
+  timeout: 30_000,
+}, async (t) => {
+  // Latency draws 0.9 pass; the second refund call draws 0.1 for its failure check and fails.
+  const draws = [0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.1]
+  const app = simulator(() => draws.shift() ?? 0.9, { settleFailureRate: 0.5 })
+  t.after(() => app.close())
+  const post = (url: string, reference: string, amount: number) =>
+    app.inject({ method: 'POST', url, payload: { reference, amount, currency: 'USD' } })
+  assert.equal((await post('/v1/authorizations', 'l-1', 1000)).statusCode, 200)
+  assert.equal((await post('/v1/settlements', 'l-1', 1000)).json().settled, true)
+  assert.equal((await post('/v1/settlements', 'l-1', 1000)).json().settled, true, 'repeat')
+  assert.equal((await post('/v1/refunds', 'l-1', 1053)).json().refunded, false, 'declined, but carried out')
+  assert.equal((await post('/v1/refunds', 'l-2', 1000)).statusCode, 503, 'processor error: nothing done')
+  const ledger = await app.inject({ url: '/admin/authorizations', headers: asAdmin })
+  assert.deepEqual(ledger.json(), {
+    'l-1': { authorized: 1, approved: true, voided: false, settled: 1, refunded: 1 },
+  })
+  assert.equal(
+    (await app.inject({ method: 'DELETE', url: '/admin/authorizations', headers: asAdmin })).statusCode,
+    200,
+  )
+  assert.equal((await post('/v1/settlements', 'l-1', 1000)).json().settled, true, 'still remembered')
+  assert.deepEqual((await app.inject({ url: '/admin/authorizations', headers: asAdmin })).json(), {})
+})

@@ -68,7 +68,7 @@ for (const dialect of dialects) {
         assert.equal(answer.body.paymentId, attempt.payment_id, 'the sweep asked about the same reference')
         assert.equal(answer.body.status, 'AUTHORIZED')
         assert.deepEqual(await acquirerLedger(acquirer.url), {
-          [attempt.payment_id]: { authorized: 1, approved: true, voided: false },
+          [attempt.payment_id]: { authorized: 1, approved: true, voided: false, settled: 0, refunded: 0 },
         })
         const counts = await api.counts()
         assert.deepEqual([counts.payments, counts.outbox], [1, 1])
