@@ -243,3 +243,34 @@ export async function killNode(
   if (node === undefined) throw new PayrailError('NOT_FOUND', `the local cluster has no node ${nodeId}`)
   return stopNode(node.dir, options.say, 10_000, 'SIGKILL')
 }
+
+/**
+ * Starts a stopped node of the recorded cluster again (after killNode), on its own data, and
+ * returns its pid once its metadata shows every running node registered, itself included.
+ */
+export async function startNode(
+  options: Pick<LocalClusterOptions, 'root' | 'stateDir' | 'say' | 'cacheDir' | 'heap' | 'startTimeoutMs'>,
+  nodeId: number,
+): Promise<number> {
+  const layout = recordedLayout(options)
+  const node = layout?.nodes.find((n) => n.nodeId === nodeId)
+  if (layout === undefined || node === undefined)
+    throw new PayrailError('NOT_FOUND', `the local cluster has no node ${nodeId}`)
+  if (recordedPid(node.dir) !== undefined)
+    throw new PayrailError('USAGE', `node ${nodeId} of the local cluster is already running`)
+  const libs = ensureDistribution(options)
+  const pid = launchNode(node, libs, options.heap ?? '512m')
+  options.say(`started node ${nodeId} again (pid ${pid})`)
+  const deadline = Date.now() + (options.startTimeoutMs ?? 180_000)
+  while (Date.now() < deadline) {
+    requireAlive(node.dir, pid)
+    const running = layout.nodes.filter((n) => recordedPid(n.dir) !== undefined).length
+    const seen = await reachable(`${host}:${node.port}`)
+    if (seen !== undefined && seen.brokers >= running) return pid
+    await sleep(250)
+  }
+  throw new PayrailError(
+    'KAFKA_BROKER_START_FAILED',
+    `node ${nodeId} did not rejoin the cluster in time; see ${nodePaths(node.dir).log}`,
+  )
+}
