@@ -31,7 +31,7 @@ export const WORKER_HANDLERS = ['settlement', 'refund', 'ledger'] as const
 export type WorkerHandler = (typeof WORKER_HANDLERS)[number]
 
 /** The topics each handler consumes. */
-const TOPICS_OF: Record<WorkerHandler, string[]> = {
+export const TOPICS_OF: Record<WorkerHandler, string[]> = {
   settlement: [TOPICS.captureRequested.name],
   refund: [TOPICS.refundRequested.name],
   ledger: [TOPICS.captured.name, TOPICS.refunded.name],
