@@ -62,20 +62,37 @@ export function registerChaos(program: Command): void {
       const startedAt = new Date().toISOString()
       const results: ScenarioResult[] = []
       for (const scenario of chosen) {
-        results.push(
-          await runScenario(scenario, {
-            root: ROOT,
+        const seed = scenarioSeed(options.seed, scenario.name)
+        // A scenario that cannot run (a server that will not start) fails as such; the rest go on.
+        const result = await runScenario(scenario, {
+          root: ROOT,
+          rate: options.rate,
+          durationMs: options.durationMs,
+          merchants: options.merchants,
+          seed,
+          downMs: options.downMs,
+          healTimeoutMs: options.healTimeoutMs,
+          say,
+        }).catch(
+          (error: Error): ScenarioResult => ({
+            scenario: scenario.name,
+            about: scenario.about,
+            dialect: scenario.dialect ?? 'sqlite',
+            kafkaNodes: scenario.kafkaNodes ?? 1,
+            seed,
             rate: options.rate,
             durationMs: options.durationMs,
-            merchants: options.merchants,
-            seed: scenarioSeed(options.seed, scenario.name),
-            downMs: options.downMs,
-            healTimeoutMs: options.healTimeoutMs,
-            say,
+            timeline: [],
+            answers: {},
+            seconds: [],
+            invariants: [{ name: 'ran', passed: false, figures: {}, detail: error.message }],
+            passed: false,
           }),
         )
+        results.push(result)
+        say(chaosTable([result]))
       }
-      say(`\n${chaosTable(results)}`)
+      if (results.length > 1) say(`\n${chaosTable(results)}`)
       const passed = results.every((r) => r.passed)
       const report = { seed: options.seed, startedAt, scenarios: results, passed }
       if (text('out') !== undefined)
