@@ -20,6 +20,7 @@ import { FaultProxy } from './fault-proxy.ts'
 import { checkInvariants, type InvariantResult } from './invariants.ts'
 import { merchantClient, newMerchantRecord } from './merchant-client.ts'
 import { ChaosPlatform, ROLES, type Role } from './platform.ts'
+import { watchRelay } from './relay-watch.ts'
 import type { ChaosScenario } from './scenarios.ts'
 import { startChaosState } from './state.ts'
 
@@ -104,6 +105,7 @@ export async function runScenario(
   }
   const platform = new ChaosPlatform(ports, env, state.dir)
   let passed = false
+  let relay: ReturnType<typeof watchRelay> | undefined
   const handle = openDatabase({ url: state.databaseUrl, poolMax: 2, onIdleConnectionError: () => {} })
   try {
     await migrateToLatest(handle.db, handle.dialect)
@@ -164,6 +166,7 @@ export async function runScenario(
         () => undefined,
         (error: unknown) => error,
       )
+    relay = watchRelay(platform.url('relay'), handle.db)
     const scheduler = await runSchedule({
       schedule: new ArrivalSchedule([
         { from: options.rate, to: options.rate, durationMs: options.durationMs },
@@ -173,6 +176,7 @@ export async function runScenario(
     })
     const faultError = await faults
     await client.close()
+    const relayFigures = await relay.stop()
     if (faultError !== undefined) throw faultError
     options.say(`load done: ${scheduler.started} flows started; checking the invariants`)
 
@@ -186,6 +190,14 @@ export async function runScenario(
       acquirerCounts: await readAcquirerJournal(state.acquirerJournal),
       sleep: (ms) => sleep(ms),
     })
+    if (scenario.expectBreakerOpen === true) {
+      invariants.push({
+        name: 'breaker-rode-out',
+        passed:
+          relayFigures.opened === 1 && relayFigures.recordFailures === 0 && relayFigures.retryRowsMax === 0,
+        figures: { ...relayFigures },
+      })
+    }
     // A role must ride out every fault but its own kill: one that died of another is a finding.
     const exits = platform.unexpectedExits
     invariants.push({
@@ -219,6 +231,7 @@ export async function runScenario(
       passed,
     }
   } finally {
+    await relay?.stop()
     await platform.stopAll()
     await Promise.all([links.api.close(), links.acquirer.close()])
     await handle.close()

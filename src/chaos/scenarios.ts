@@ -35,6 +35,8 @@ export interface ChaosScenario {
   dialect?: DialectName
   kafkaNodes?: 1 | 3
   redis?: boolean
+  /** The faults take the cluster away: the relay's breaker must open and no record lose an attempt. */
+  expectBreakerOpen?: boolean
   faults(ctx: FaultContext): Promise<void>
 }
 
@@ -106,6 +108,7 @@ async function eachRoleOnceThenBroker(ctx: FaultContext, brokerMs: number): Prom
 export const SMOKE: ChaosScenario = {
   name: 'smoke',
   about: 'kill -9 of each role once, then the broker down for 10 s',
+  expectBreakerOpen: true,
   faults: (ctx) => eachRoleOnceThenBroker(ctx, 10_000),
 }
 
@@ -130,6 +133,7 @@ export const FULL: readonly ChaosScenario[] = [
   {
     name: 'broker-stop',
     about: 'the Kafka broker killed for 60 s under load',
+    expectBreakerOpen: true,
     async faults(ctx) {
       await ctx.at(within(ctx, 0.1, 0.15))
       await brokerDown(ctx, 1, 60_000)
@@ -226,6 +230,7 @@ export const FULL: readonly ChaosScenario[] = [
     name: 'cluster-two-down',
     about: 'three Kafka nodes: one killed, then a second (acks=all cannot be met) for 30 s, then both back',
     kafkaNodes: 3,
+    expectBreakerOpen: true,
     async faults(ctx) {
       await ctx.at(within(ctx, 0.1, 0.15))
       const [first, second] = ctx.state.kafka.nodeIds.slice(1) as [number, number]
