@@ -88,6 +88,11 @@ export const errorCatalog = {
   DEPENDENCY_MISSING: { status: 503, retryable: false, title: 'A required program is missing' },
   KAFKA_UNAVAILABLE: { status: 503, retryable: true, title: 'Kafka is unreachable' },
   KAFKA_BROKER_START_FAILED: { status: 500, retryable: false, title: 'The local Kafka broker did not start' },
+  CONSUMER_CLOSED: {
+    status: 503,
+    retryable: false,
+    title: 'The consumer was closed before it joined its group',
+  },
   DATABASE_UNAVAILABLE: { status: 503, retryable: true, title: 'The database is unreachable' },
   DATABASE_CONTENTION: {
     status: 503,

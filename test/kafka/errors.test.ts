@@ -79,3 +79,35 @@ test('a send with one destination down and another refusing counts as an outage'
   ])
   assert.equal(isKafkaOutage(error), true)
 })
+
+test('a first join cut off by a broker killed mid-rebalance is an outage', { timeout: 5000 }, () => {
+  // As @platformatic/kafka 2.12.1 fails consume() when the broker dies while the group
+  // rebalances (payrail chaos, worker log): the JoinGroup's connection closes, finding the
+  // coordinator again fails on every retry, and #retryJoinGroup wraps the attempts' errors in
+  // "joinGroup failed 4 times. Connection closed findGroupCoordinator failed 4 times. …".
+  const unreachable = () =>
+    new MultipleErrors('Cannot connect to any broker.', [
+      new NetworkError('Connection to 127.0.0.1:1 failed.', { canRetry: true }),
+    ])
+  const coordinator = new MultipleErrors('findGroupCoordinator failed 4 times.', [
+    unreachable(),
+    unreachable(),
+    unreachable(),
+    unreachable(),
+  ])
+  const attempts = [new NetworkError('Connection closed'), coordinator, coordinator, coordinator]
+  const joined = new MultipleErrors('joinGroup failed 4 times.', attempts)
+  const error = new MultipleErrors(
+    `${joined.message} ${attempts.map((e) => e.message).join(' ')}`,
+    joined.errors,
+  )
+  assert.ok(error instanceof AggregateError)
+  assert.equal(isKafkaOutage(error), true)
+  assert.equal(isKafkaOutage(coordinator), true)
+  // A join refused for a reason of the group's own (here a bad group id) is not.
+  const refused = new MultipleErrors('joinGroup failed 1 times.', [
+    new ResponseError(11, 9, { '/': [24, null] }, {}),
+  ])
+  assert.equal(hasProtocolError(refused, 'INVALID_GROUP_ID'), true)
+  assert.equal(isKafkaOutage(refused), false)
+})

@@ -117,9 +117,13 @@ export class KafkaSession {
 
   /**
    * Sets up a new session after one failed, with backoff, for as long as `wanted()` holds;
-   * resolves with the attempt that succeeded, or undefined once no longer wanted.
+   * resolves with the attempt that succeeded, or undefined once no longer wanted. A failure
+   * that `retryable` refuses rejects at once.
    */
-  async reconnect(wanted: () => boolean): Promise<number | undefined> {
+  async reconnect(
+    wanted: () => boolean,
+    retryable: (error: unknown) => boolean = () => true,
+  ): Promise<number | undefined> {
     const o = this.#options
     for (let attempt = 1; wanted(); attempt++) {
       await sleep(backoff(attempt, o.restartDelayMs, RESTART_MAX_DELAY_MS, o.random), undefined, {
@@ -130,6 +134,8 @@ export class KafkaSession {
         await this.connect()
         return attempt
       } catch (connectError) {
+        if (!wanted()) return undefined
+        if (!retryable(connectError)) throw connectError
         this.#log.warn({ err: connectError, attempt }, 'could not start a new Kafka session; trying again')
       }
     }
@@ -172,6 +178,18 @@ export class KafkaSession {
     consumer.on('consumer:group:join', (payload) => this.#events.joined(consumer, payload.assignments ?? []))
     consumer.on('error', (error: unknown) => this.#events.failed(consumer, error))
     this.#consumer = consumer
+    // With the broker down, one attempt takes about 3 s (the library retries 3 times, 1 s apart)
+    // and a join into a rebalancing group up to rebalanceTimeoutMs: close() must not wait for
+    // that. Closing the client ends its retry timers and fails its requests at once.
+    let cut = false
+    const cutShort = () => {
+      cut = true
+      consumer.close(true).catch((error: unknown) => {
+        this.#log.debug({ err: error }, 'could not close the Kafka client that was connecting')
+      })
+    }
+    this.#closing.addEventListener('abort', cutShort, { once: true })
+    if (this.#closing.aborted) cutShort()
     let stream: Stream
     try {
       stream = await consumer.consume({
@@ -186,6 +204,13 @@ export class KafkaSession {
     } catch (error) {
       await consumer.close(true).catch(() => {})
       throw error
+    } finally {
+      this.#closing.removeEventListener('abort', cutShort)
+    }
+    if (cut) {
+      // The join ended in the same turn as the close: its stream belongs to a closed client.
+      stream.destroy()
+      throw new PayrailError('CONSUMER_CLOSED', 'the consumer was closed while it joined its group')
     }
     this.#stream = stream
     stream.on('readable', () => this.#events.readable())

@@ -9,6 +9,7 @@
 // letters, and a rebalance hook that finishes and commits revoked work before it moves.
 
 import { PayrailError } from '../../domain/errors.ts'
+import { isKafkaOutage } from '../../kafka/errors.ts'
 import type { Logger } from '../../observability/logger.ts'
 import { Committer } from './committer.ts'
 import { type DeadLetterSink, KafkaDeadLetterSink } from './dead-letter.ts'
@@ -134,7 +135,11 @@ export class KeyedConsumer {
     })
   }
 
-  /** Joins the group and starts consuming; rejects when the first session cannot be set up. */
+  /**
+   * Joins the group and starts consuming. While Kafka is unreachable it keeps trying (see
+   * `#firstSession`); rejects when the first session fails otherwise, or with CONSUMER_CLOSED
+   * when close() is called before it joined.
+   */
   start(): Promise<void> {
     this.#started ??= this.#start()
     return this.#started
@@ -174,7 +179,7 @@ export class KeyedConsumer {
       throw new PayrailError('INTERNAL', `cannot start a consumer that is ${this.#state}`)
     this.#state = 'starting'
     try {
-      await this.#session.connect()
+      await this.#firstSession()
     } catch (error) {
       this.#state = 'closed'
       this.#session.close()
@@ -191,6 +196,28 @@ export class KeyedConsumer {
       'consumer started',
     )
     this.#pump()
+  }
+
+  /**
+   * Joins the group for the first time. Kafka being unreachable, or the join failing with it
+   * (a broker killed during a rebalance), is waited out with the restarts' backoff, as Kafka's
+   * own clients do, until it answers or close() is called; any other failure rejects at once.
+   */
+  async #firstSession(): Promise<void> {
+    const closing = this.#closing.signal
+    const closed = () =>
+      new PayrailError('CONSUMER_CLOSED', 'the consumer was closed before it could join its group')
+    try {
+      await this.#session.connect()
+      return
+    } catch (error) {
+      if (closing.aborted) throw closed()
+      if (!isKafkaOutage(error)) throw error
+      this.#log.warn({ err: error }, 'Kafka is unreachable; the consumer keeps trying to join its group')
+    }
+    const attempt = await this.#session.reconnect(() => !closing.aborted, isKafkaOutage)
+    if (attempt === undefined) throw closed()
+    this.#log.info({ attempt }, 'Kafka answered; the consumer joined its group')
   }
 
   /** Pulls records while there is room: fetching stops by itself once the stream's buffer is full. */
@@ -264,6 +291,8 @@ export class KeyedConsumer {
   }
 
   async #close(): Promise<void> {
+    // A start still waiting for Kafka ends now (start() rejects with CONSUMER_CLOSED).
+    if (this.#state === 'starting') this.#closing.abort()
     await this.#started?.catch(() => {})
     if (this.#state === 'closed' || this.#state === 'new') {
       this.#state = 'closed'
