@@ -5,6 +5,14 @@ import type { RunningRole } from '../runtime/role.ts'
 import { config } from './context.ts'
 
 const SHUTDOWN_DEADLINE_MS = 30_000
+/**
+ * How long a SIGTERM that comes while the role still starts waits for the start to finish (so it
+ * can then close cleanly) before the process exits: a worker may wait for Kafka at start for as
+ * long as Kafka is down, and a supervisor's stop must not hang on that. Nothing is lost by the
+ * exit: a role that has not started has acknowledged nothing, and records a started consumer had
+ * not committed are delivered again (the handlers dedupe).
+ */
+const STOP_WHILE_STARTING_MS = 5000
 
 /**
  * Runs one role in the foreground until SIGTERM or SIGINT, then closes it: the role stops taking
@@ -19,7 +27,24 @@ export async function runRole(
   // Listening before start-up: a role may answer /healthz while it still starts (a worker joins
   // its groups), and a SIGTERM then must stop it cleanly once started, not kill it outright.
   const signalled = Promise.race([once(process, 'SIGTERM'), once(process, 'SIGINT')])
-  const running = await start(cfg, logger)
+  const starting = start(cfg, logger)
+  const first = await Promise.race([
+    starting.then((running) => ({ running })),
+    signalled.then(([signal]: unknown[]) => ({ signal })),
+  ])
+  if ('signal' in first) {
+    logger.info({ signal: first.signal }, `${role} stopping while it starts`)
+    const giveUp = setTimeout(() => {
+      logger.warn(`${role} had not started ${STOP_WHILE_STARTING_MS} ms after ${first.signal}; exiting`)
+      process.exit(0)
+    }, STOP_WHILE_STARTING_MS)
+    const running = await starting
+    clearTimeout(giveUp)
+    await running.close()
+    logger.info(`${role} stopped`)
+    return
+  }
+  const { running } = first
   logger.info({ url: running.url }, `${role} ready`)
   const [signal] = await signalled
   logger.info({ signal }, `${role} stopping`)
