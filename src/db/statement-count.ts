@@ -28,7 +28,7 @@ export interface StatementTally {
   /** Calls that each wait for the database's answer (see `countingDialect` for what that is per dialect). */
   roundTrips: number
   byKind: Record<StatementKind, number>
-  /** Each statement's normalized text (`normalizeSql`) and how often it was sent, in first-sent order. */
+  /** Each statement's normalized text (`normalizeSql`) and how often it was sent, in first-sent order since the counter's last reset. */
   bySql: Record<string, number>
 }
 
@@ -111,11 +111,21 @@ export function normalizeSql(statement: string): string {
  * one nothing is wrapped, so counting costs nothing when off. One counter per handle: a
  * caller that wants the cost of one operation runs it alone and takes `tallyBetween`.
  */
+export interface StatementCounterOptions {
+  /** Told of each statement as it is sent (normalized text and kind), e.g. to keep their order. Default: none. */
+  onStatement?: (statement: string, kind: StatementKind) => void
+}
+
 export class StatementCounter {
+  readonly #onStatement: StatementCounterOptions['onStatement']
   #statements = 0
   #roundTrips = 0
   #byKind = emptyKinds()
   readonly #bySql = new Map<string, number>()
+
+  constructor(options: StatementCounterOptions = {}) {
+    this.#onStatement = options.onStatement
+  }
 
   /** One round trip that carried `text` (one or more statements). */
   record(text: string): void {
@@ -123,9 +133,11 @@ export class StatementCounter {
     const statements = splitStatements(text)
     for (const statement of statements.length === 0 ? [text] : statements) {
       this.#statements++
-      this.#byKind[kindOf(statement)]++
+      const kind = kindOf(statement)
+      this.#byKind[kind]++
       const shape = normalizeSql(statement)
       this.#bySql.set(shape, (this.#bySql.get(shape) ?? 0) + 1)
+      this.#onStatement?.(shape, kind)
     }
   }
 
