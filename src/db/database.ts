@@ -21,6 +21,7 @@ import { classifyingDialect } from './classifying-driver.ts'
 import { guardedDialect } from './guarded-driver.ts'
 import type { Database } from './schema.ts'
 import { withStatementCache } from './sqlite-statement-cache.ts'
+import { countingDialect, type StatementCounter } from './statement-count.ts'
 
 export type DialectName = 'sqlite' | 'mysql' | 'postgres'
 
@@ -40,6 +41,11 @@ export interface DatabaseOptions {
    * query fails with DATABASE_BUSY (503, Retry-After). Default: none, the pool's own wait.
    */
   acquireTimeoutMs?: number
+  /**
+   * Counts every statement and round trip the handle sends, BEGIN and COMMIT included
+   * (statement-count.ts), for benchmarks and tests. Default: none, and then nothing is wrapped.
+   */
+  statementCounter?: StatementCounter
 }
 
 export interface DatabaseHandle {
@@ -183,9 +189,14 @@ export function openDatabase(options: DatabaseOptions): DatabaseHandle {
       : dialect === 'mysql'
         ? mysqlDialect(options.url, poolMax, onIdleError)
         : postgresDialect(options.url, poolMax, onIdleError)
+  // Counted innermost, so that what is counted is what the dialect's driver sends.
+  const counted =
+    options.statementCounter === undefined
+      ? kyselyDialect
+      : countingDialect(kyselyDialect, options.statementCounter)
   // Errors are classified on the driver's own (DATABASE_UNAVAILABLE…), then scrubbed of SQL.
   const db = new Kysely<Database>({
-    dialect: guardedDialect(classifyingDialect(kyselyDialect), {
+    dialect: guardedDialect(classifyingDialect(counted), {
       acquireTimeoutMs: options.acquireTimeoutMs,
       singleConnection: dialect === 'sqlite',
     }),
