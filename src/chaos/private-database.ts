@@ -7,7 +7,12 @@ import pg from 'pg'
 import { PayrailError } from '../domain/errors.ts'
 import { freePort } from '../runtime/ports.ts'
 import { until } from '../runtime/until.ts'
-import { type ProcessOwner, ServerProcess } from './server-process.ts'
+import {
+  type PrivateServer,
+  type PrivateServerOptions,
+  type ProcessOwner,
+  ServerProcess,
+} from './server-process.ts'
 
 /**
  * A MariaDB or PostgreSQL server of its own, on a spare port with a temporary data directory,
@@ -17,30 +22,12 @@ import { type ProcessOwner, ServerProcess } from './server-process.ts'
 
 export type ServerDialect = 'mysql' | 'postgres'
 
-export interface PrivateDatabaseServer {
+/** The server's `url` names its database `payrail`; `stop()` is MariaDB's SIGTERM, PostgreSQL's SIGINT (fast shutdown). */
+export interface PrivateDatabaseServer extends PrivateServer {
   dialect: ServerDialect
-  port: number
-  /** The database `payrail` on the server. */
-  url: string
-  /** The temporary folder of the data directory, socket and pid file; deleted by close(). */
-  dir: string
-  /** Starts the server again on the same port and data directory; resolves once it accepts queries. */
-  start: () => Promise<void>
-  /** A clean shutdown (MariaDB: SIGTERM; PostgreSQL: SIGINT, its fast shutdown); resolves once it exited. */
-  stop: () => Promise<void>
-  /** SIGKILL to the server and every process it started; resolves once they are gone. */
-  kill: () => Promise<void>
-  running: () => boolean
-  /** The server's log so far, for failure messages. */
-  log: () => string
-  /** Kills the server and deletes its folder; a second call does nothing. */
-  close: () => Promise<void>
 }
 
-export interface PrivateDatabaseOptions {
-  /** Where progress lines go (started, stopped, killed). Default: nowhere. */
-  say?: (line: string) => void
-}
+export type PrivateDatabaseOptions = PrivateServerOptions
 
 const BINARIES: Record<ServerDialect, string[]> = {
   mysql: ['/usr/bin/mariadb-install-db', '/usr/sbin/mariadbd'],

@@ -6,7 +6,7 @@ import { PayrailError } from '../domain/errors.ts'
 import { withDeadline } from '../runtime/deadline.ts'
 import { freePort } from '../runtime/ports.ts'
 import { until } from '../runtime/until.ts'
-import { ServerProcess } from './server-process.ts'
+import { type PrivateServer, type PrivateServerOptions, ServerProcess } from './server-process.ts'
 
 /**
  * A Redis server of its own on a spare 127.0.0.1 port, for `payrail chaos --full` and the tests
@@ -14,29 +14,10 @@ import { ServerProcess } from './server-process.ts'
  * payrail's Redis holds rate-limit counters only, which a restart may lose, as a crash would.
  */
 
-export interface PrivateRedisServer {
-  port: number
-  /** redis://127.0.0.1:port */
-  url: string
-  /** Its own temporary working directory; deleted by close(). */
-  dir: string
-  /** Starts the server again on the same port; resolves once it answers PING. */
-  start: () => Promise<void>
-  /** A clean shutdown (SIGTERM); resolves once it exited. */
-  stop: () => Promise<void>
-  /** SIGKILL to the server's process group; resolves once it is gone. */
-  kill: () => Promise<void>
-  running: () => boolean
-  /** The server's log so far, for failure messages. */
-  log: () => string
-  /** Kills the server and deletes its folder; a second call does nothing. */
-  close: () => Promise<void>
-}
+/** `url` is redis://127.0.0.1:port; `start()` resolves once it answers PING; `stop()` is SIGTERM. */
+export type PrivateRedisServer = PrivateServer
 
-export interface PrivateRedisOptions {
-  /** Where progress lines go (started, stopped, killed). Default: nowhere. */
-  say?: (line: string) => void
-}
+export type PrivateRedisOptions = PrivateServerOptions
 
 const REDIS_SERVER = '/usr/bin/redis-server'
 

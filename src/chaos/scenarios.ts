@@ -94,6 +94,21 @@ async function busiestLeader(ctx: FaultContext): Promise<number> {
   return best[0]
 }
 
+/** The private database server killed (-9) for 15 s, twice. */
+function databaseRestart(dialect: 'mysql' | 'postgres', product: string): ChaosScenario {
+  return {
+    name: `database-restart-${dialect}`,
+    about: `the ${product} server killed (-9) for 15 s, twice`,
+    dialect,
+    async faults(ctx) {
+      await ctx.at(within(ctx, 0.1, 0.2))
+      await serverDown(ctx, 'database', 15_000)
+      await ctx.at(within(ctx, 0.5, 0.6))
+      await serverDown(ctx, 'database', 15_000)
+    },
+  }
+}
+
 /** Each role once, spread over the first 70 % of the run; then the broker down for `brokerMs`. */
 async function eachRoleOnceThenBroker(ctx: FaultContext, brokerMs: number): Promise<void> {
   const slot = 0.6 / ROLES.length
@@ -163,28 +178,8 @@ export const FULL: readonly ChaosScenario[] = [
       ctx.mark('acquirer normal')
     },
   },
-  {
-    name: 'database-restart-mysql',
-    about: 'the MariaDB server killed (-9) for 15 s, twice',
-    dialect: 'mysql',
-    async faults(ctx) {
-      await ctx.at(within(ctx, 0.1, 0.2))
-      await serverDown(ctx, 'database', 15_000)
-      await ctx.at(within(ctx, 0.5, 0.6))
-      await serverDown(ctx, 'database', 15_000)
-    },
-  },
-  {
-    name: 'database-restart-postgres',
-    about: 'the PostgreSQL server killed (-9) for 15 s, twice',
-    dialect: 'postgres',
-    async faults(ctx) {
-      await ctx.at(within(ctx, 0.1, 0.2))
-      await serverDown(ctx, 'database', 15_000)
-      await ctx.at(within(ctx, 0.5, 0.6))
-      await serverDown(ctx, 'database', 15_000)
-    },
-  },
+  databaseRestart('mysql', 'MariaDB'),
+  databaseRestart('postgres', 'PostgreSQL'),
   {
     name: 'redis-down',
     about: "Redis (the gateway's rate limiter) killed for 30 s",

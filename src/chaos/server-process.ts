@@ -179,3 +179,27 @@ function groupAlive(pgid: number): boolean {
     return false
   }
 }
+
+/** A server a chaos scenario owns on a spare port: started, stopped, killed and started again. */
+export interface PrivateServer {
+  port: number
+  url: string
+  /** Its temporary folder; deleted by close(). */
+  dir: string
+  /** Starts the server again on the same port (and data); resolves once it answers. */
+  start: () => Promise<void>
+  /** A clean shutdown; resolves once it exited. */
+  stop: () => Promise<void>
+  /** SIGKILL to the server and every process it started; resolves once they are gone. */
+  kill: () => Promise<void>
+  running: () => boolean
+  /** The server's log so far, for failure messages. */
+  log: () => string
+  /** Kills the server and deletes its folder; a second call does nothing. */
+  close: () => Promise<void>
+}
+
+export interface PrivateServerOptions {
+  /** Where progress lines go (started, stopped, killed). Default: nowhere. */
+  say?: (line: string) => void
+}

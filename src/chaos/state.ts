@@ -13,7 +13,7 @@ import { startBroker, stopBroker } from '../kafka/local-broker/broker.ts'
 import {
   clusterBrokers,
   killNode,
-  type LocalClusterOptions,
+  spareClusterOptions,
   startCluster,
   startNode,
   stopCluster,
@@ -96,16 +96,7 @@ async function singleBroker(root: string, dir: string, say: (line: string) => vo
 
 /** Three nodes of the scenario's own; a killed node starts again on its data and ports. */
 async function threeNodes(root: string, dir: string, say: (line: string) => void): Promise<KafkaControl> {
-  const ports = await freePorts(6)
-  // Three JVMs beside the platform on a 2-core machine: 256 MB each carried the relay-cluster test.
-  const options: LocalClusterOptions = {
-    root,
-    stateDir: join(dir, 'kafka-cluster'),
-    ports: ports.slice(0, 3),
-    controllerPorts: ports.slice(3),
-    heap: '256m',
-    say,
-  }
+  const options = await spareClusterOptions(root, join(dir, 'kafka-cluster'), say)
   const { layout } = await startCluster(options)
   return {
     brokers: clusterBrokers(layout),

@@ -68,6 +68,7 @@ test('payrail chaos (the smoke): kill -9 of each role and a 10 s broker stop und
       ['ledger-clean', true],
       ['drained', true],
       ['documented-answers', true],
+      ['breaker-rode-out', true],
       ['roles-survived', true],
     ],
   )

@@ -13,6 +13,7 @@ import { createAdmin } from '../../src/kafka/connection.ts'
 import {
   clusterBrokers,
   killNode,
+  spareClusterOptions,
   startCluster,
   startNode,
   stopCluster,
@@ -22,7 +23,6 @@ import { KafkaPublisher } from '../../src/outbox/publisher.ts'
 import type { RelayObserver } from '../../src/outbox/relay-observer.ts'
 import type { PendingEvent } from '../../src/outbox/store.ts'
 import type { BreakerState } from '../../src/runtime/breaker.ts'
-import { freePorts } from '../../src/runtime/ports.ts'
 import { throwawayDatabase } from '../helpers/databases.ts'
 import {
   firstDeliveries,
@@ -49,15 +49,7 @@ let cluster:
   | undefined
 
 before(async () => {
-  const ports = await freePorts(6)
-  const options = {
-    root: ROOT,
-    stateDir,
-    ports: ports.slice(0, 3),
-    controllerPorts: ports.slice(3),
-    heap: '256m',
-    say: () => {},
-  }
+  const options = await spareClusterOptions(ROOT, stateDir, () => {})
   const started = Date.now()
   const { layout } = await startCluster(options)
   cluster = {

@@ -6,11 +6,16 @@ import { test } from 'node:test'
 import { ROOT } from '../../src/cli/context.ts'
 import { createAdmin } from '../../src/kafka/connection.ts'
 import { hasProtocolError, isKafkaOutage } from '../../src/kafka/errors.ts'
-import { clusterBrokers, killNode, startCluster, stopCluster } from '../../src/kafka/local-broker/cluster.ts'
+import {
+  clusterBrokers,
+  killNode,
+  spareClusterOptions,
+  startCluster,
+  stopCluster,
+} from '../../src/kafka/local-broker/cluster.ts'
 import { type ByteMessage, ReliableProducer } from '../../src/kafka/producer.ts'
 import { minInsyncOf } from '../../src/kafka/replication.ts'
 import { ensureTopics, payrailTopics, TOPICS } from '../../src/kafka/topics.ts'
-import { freePorts } from '../../src/runtime/ports.ts'
 import { parse, startConsumer, testGroup } from '../helpers/consumer.ts'
 import { until } from '../helpers/until.ts'
 
@@ -28,16 +33,7 @@ function messages(from: number, count: number): ByteMessage[] {
 
 test('a three-node cluster: payrail topics get 3 replicas and min.insync 2, and survive a killed node', async (t) => {
   const stateDir = mkdtempSync(join(tmpdir(), 'payrail-cluster-'))
-  const ports = await freePorts(6)
-  const options = {
-    root: ROOT,
-    stateDir,
-    ports: ports.slice(0, 3),
-    controllerPorts: ports.slice(3),
-    // Three JVMs on a shared 2-core machine: a small heap is plenty for a few hundred records.
-    heap: '256m',
-    say: (line: string) => t.diagnostic(line),
-  }
+  const options = await spareClusterOptions(ROOT, stateDir, (line) => t.diagnostic(line))
   t.after(async () => {
     await stopCluster(options, 5000, 'SIGKILL')
     rmSync(stateDir, { recursive: true, force: true })
@@ -50,8 +46,8 @@ test('a three-node cluster: payrail topics get 3 replicas and min.insync 2, and 
 
   const admin = createAdmin({ brokers, clientId: 'payrail-test', retries: 3 })
   t.after(() => admin.close())
-  const thin = `payrail-test-thin-${ports[0]}`
-  const lax = `payrail-test-lax-${ports[0]}`
+  const thin = `payrail-test-thin-${options.ports?.[0]}`
+  const lax = `payrail-test-lax-${options.ports?.[0]}`
   await admin.createTopics({ topics: [thin], partitions: 1, replicas: 2 })
   await admin.createTopics({
     topics: [lax],

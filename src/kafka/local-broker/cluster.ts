@@ -4,6 +4,7 @@ import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { PayrailError } from '../../domain/errors.ts'
+import { freePorts } from '../../runtime/ports.ts'
 import { ensureDistribution, KAFKA_VERSION, requireJava } from './distribution.ts'
 import {
   formattedClusterId,
@@ -43,6 +44,19 @@ export interface LocalClusterOptions {
   /** Maximum JVM heap of each node. Default: `512m`. */
   heap?: string
   say: (line: string) => void
+}
+
+/**
+ * Options for a three-node cluster of a test's or a tool's own, on spare ports: three JVMs beside
+ * other work on a 2-core machine, where 256 MB each carries a few thousand records a second.
+ */
+export async function spareClusterOptions(
+  root: string,
+  stateDir: string,
+  say: (line: string) => void,
+): Promise<LocalClusterOptions> {
+  const ports = await freePorts(6)
+  return { root, stateDir, ports: ports.slice(0, 3), controllerPorts: ports.slice(3), heap: '256m', say }
 }
 
 export interface ClusterLayout {
