@@ -86,6 +86,9 @@ export async function finalizeAttempt(
         currency: attempt.currency,
         acquirer_reference: result.authorizationCode,
         message,
+        // The approval's event below is the payment's first: the row is new and unseen by any
+        // other transaction until commit, so its sequence is known (no increment and re-read).
+        last_sequence: result.approved ? 1 : 0,
         created_at: now,
         updated_at: now,
       })
@@ -106,6 +109,7 @@ export async function finalizeAttempt(
               traceparent,
             },
             now,
+            1,
           ),
         ]
       : []
