@@ -66,6 +66,12 @@ export interface ChangeCommand {
   traceparent?: string | undefined
 }
 
+/** A change as written: its outbox row, and the payment row as the change left it. */
+interface Transitioned {
+  record: OutboxRecord
+  row: Selectable<PaymentTable>
+}
+
 export interface RefundCommand extends ChangeCommand {
   reason: string
 }
@@ -223,7 +229,10 @@ export class PaymentService {
     })
   }
 
-  /** Moves the payment to `status` and appends the event that announces it, in the caller's transaction. */
+  /**
+   * Moves the payment to `status` and appends the event that announces it, in the caller's
+   * transaction, on the row `#change` read under its lock; answers the row as it now stands.
+   */
   async #transition(
     trx: Transaction<Database>,
     payment: Selectable<PaymentTable>,
@@ -232,17 +241,34 @@ export class PaymentService {
     status: PaymentStatus,
     type: EventType,
     data: Record<string, unknown>,
-  ): Promise<OutboxRecord> {
-    await trx
+  ): Promise<Transitioned> {
+    // Why read + 1 is this event's sequence: `#change` read the row with `select … for update`
+    // in this transaction (on SQLite, inside BEGIN IMMEDIATE, which holds the database's one
+    // write lock), so no other transaction can move last_sequence until commit; the workers'
+    // appendEvent updates the row first and so waits for that lock. The increment is folded into
+    // the status update (2 of a capture's 13 statements); the guard on the value read turns a
+    // broken assumption into a rollback instead of a sequence written twice or skipped.
+    const sequence = payment.last_sequence + 1
+    const updated = await trx
       .updateTable('payments')
-      .set({ status, updated_at: now, message: null })
+      .set((eb) => ({ status, updated_at: now, message: null, last_sequence: eb('last_sequence', '+', 1) }))
       .where('id', '=', payment.id)
-      .execute()
-    return appendEvent(
+      .where('last_sequence', '=', payment.last_sequence)
+      .executeTakeFirst()
+    if (Number(updated.numUpdatedRows) !== 1)
+      throw new PayrailError(
+        'INTERNAL',
+        `payment ${payment.id} moved past sequence ${payment.last_sequence} under its row lock`,
+      )
+    const record = await appendEvent(
       trx,
       { type, paymentId: payment.id, merchantId: payment.merchant_id, data, traceparent },
       now,
+      sequence,
     )
+    // The row read plus what this update changed: no re-read (1 statement).
+    const row = { ...payment, status, updated_at: now, message: null, last_sequence: sequence }
+    return { record, row }
   }
 
   #state(payment: Selectable<PaymentTable>) {
@@ -267,7 +293,7 @@ export class PaymentService {
       trx: Transaction<Database>,
       payment: Selectable<PaymentTable>,
       now: number,
-    ) => Promise<OutboxRecord>,
+    ) => Promise<Transitioned>,
     retried = false,
   ): Promise<Outcome> {
     const now = this.#now()
@@ -292,16 +318,13 @@ export class PaymentService {
           .selectAll()
           .where('id', '=', command.paymentId)
           .where('merchant_id', '=', command.merchantId)
+        // The row lock, taken here before any write to the row and held until commit, is what
+        // lets `#transition` use the read last_sequence + 1 (and the read row for the answer).
         // SQLite has no row locks; its write transactions already run one at a time.
         if (this.#dialect !== 'sqlite') select = select.forUpdate()
         const payment = await select.executeTakeFirst()
         if (payment === undefined) throw notFound(command.paymentId)
-        const record = await apply(trx, payment, now)
-        const updated = await trx
-          .selectFrom('payments')
-          .selectAll()
-          .where('id', '=', payment.id)
-          .executeTakeFirstOrThrow()
+        const { record, row: updated } = await apply(trx, payment, now)
         // The seed's response carries the ledger as it stands (a refund's shows the capture).
         const ledger = await ledgerEntriesOf(trx, payment.id)
         const response: StoredResponse = { statusCode: 202, body: paymentView(updated, ledger) }

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict'
 import { after, describe, test } from 'node:test'
-import type { Kysely } from 'kysely'
+import { type Kysely, sql } from 'kysely'
 import type { Database } from '../../src/db/schema.ts'
 import { startAcquirer } from '../../support/processes.ts'
 import { type ApiFixture, type HttpResult, markCaptured, startApi } from '../helpers/api.ts'
 import { dialects } from '../helpers/databases.ts'
+import { until } from '../helpers/until.ts'
 
 // Issue 13 builds the answers of authorize, capture and refund from the values the transaction
 // wrote instead of re-reading the payment: these tests hold the answers to what a read finds.
@@ -42,8 +43,80 @@ async function assertSequences(db: Kysely<Database>, paymentId: string, count: n
   }
 }
 
+/** Statements of this test's database that wait for a row lock (the servers are shared with other runs). */
+async function lockWaits(db: Kysely<Database>, dialect: 'mysql' | 'postgres'): Promise<number> {
+  const query =
+    dialect === 'postgres'
+      ? sql<{ waits: number | string }>`select count(*) as waits from pg_stat_activity
+          where datname = current_database() and wait_event_type = 'Lock'`
+      : // MariaDB lists a primary-key `for update` waiting for its row in state "Statistics",
+        // and not as LOCK WAIT in innodb_trx: a locking read still running is one that waits.
+        sql<{ waits: number | string }>`select count(*) as waits from information_schema.processlist
+          where db = database() and command = 'Query' and info like 'select % for update'`
+  const { rows } = await query.execute(db)
+  return Number(rows[0]?.waits ?? 0)
+}
+
 for (const dialect of dialects) {
   describe(dialect, () => {
+    if (dialect !== 'sqlite')
+      test('a capture waits for the row lock of a transaction that took a sequence, and takes the next one', {
+        timeout: 120_000,
+      }, async (t) => {
+        const api = await startApi(t, dialect, approving.url)
+        if (api === undefined) return
+        const { paymentId } = (
+          await api.call('POST', '/api/payments/authorize', {
+            body: { merchantId: 'merchant-a', amount: 9000, currency: 'KRW', idempotencyKey: 'lock-1' },
+          })
+        ).body
+        // A worker's appendEvent, held open after taking sequence 2 (it locks the row by its update).
+        let release = () => {}
+        const released = new Promise<void>((resolve) => {
+          release = resolve
+        })
+        let holding = false
+        const holder = api.db.transaction().execute(async (trx) => {
+          await trx
+            .updateTable('payments')
+            .set((eb) => ({ last_sequence: eb('last_sequence', '+', 1) }))
+            .where('id', '=', paymentId)
+            .execute()
+          holding = true
+          await released
+        })
+        await until('the holder to take the row lock', () => holding)
+        const capture = api.call('POST', `/api/payments/capture/${paymentId}`, {
+          body: { merchantId: 'merchant-a' },
+        })
+        // Without `for update` the capture would read sequence 1 at once and wait only at its update.
+        await until(
+          'the capture to wait for the row lock',
+          async () => (await lockWaits(api.db, dialect)) > 0,
+        )
+        release()
+        await holder
+        const captured = await capture
+        assert.equal(captured.status, 202, JSON.stringify(captured.body))
+        const events = await api.db
+          .selectFrom('outbox_events')
+          .select(['sequence', 'event_type'])
+          .where('payment_id', '=', paymentId)
+          .orderBy('sequence')
+          .execute()
+        assert.deepEqual(events, [
+          { sequence: 1, event_type: 'PAYMENT_AUTHORIZED' },
+          { sequence: 3, event_type: 'PAYMENT_CAPTURE_REQUESTED' },
+        ])
+        const row = await api.db
+          .selectFrom('payments')
+          .select('last_sequence')
+          .where('id', '=', paymentId)
+          .executeTakeFirstOrThrow()
+        assert.equal(row.last_sequence, 3)
+        await assertAnswerIsTheRow(api, captured)
+      })
+
     test('authorize, capture and refund answer exactly what a read of the payment then shows', {
       timeout: 120_000,
     }, async (t) => {

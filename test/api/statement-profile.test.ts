@@ -16,9 +16,9 @@ const expected: Record<ProfiledOperation, { statements: number; roundTrips: numb
   'authorize (first, key lookup)': { statements: 13, roundTrips: 13, status: 201 },
   authorize: { statements: 12, roundTrips: 12, status: 201 },
   'authorize replay': { statements: 4, roundTrips: 4, status: 201 },
-  capture: { statements: 13, roundTrips: 13, status: 202 },
-  'capture (no key)': { statements: 11, roundTrips: 11, status: 202 },
-  refund: { statements: 13, roundTrips: 13, status: 202 },
+  capture: { statements: 10, roundTrips: 10, status: 202 },
+  'capture (no key)': { statements: 8, roundTrips: 8, status: 202 },
+  refund: { statements: 10, roundTrips: 10, status: 202 },
 }
 
 for (const dialect of dialects) {
