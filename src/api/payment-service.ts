@@ -16,8 +16,8 @@ import {
   abandonAttempt,
   answerForTakenKey,
   claimKey,
-  completeKey,
   type Outcome,
+  recordKey,
   type StoredResponse,
 } from './idempotency.ts'
 import { notFound } from './payment-reads.ts'
@@ -64,6 +64,19 @@ export interface ChangeCommand {
   idempotencyKey?: string | undefined
   fingerprint: string
   traceparent?: string | undefined
+}
+
+/** The change's own refusals, which a repeat of an earlier success with the same key also meets. */
+const REFUSALS = [
+  'NOT_FOUND',
+  'CAPTURE_CONFLICT',
+  'REFUND_CONFLICT',
+  'CAPTURE_EXCEEDS_AUTHORIZED',
+  'REFUND_EXCEEDS_CAPTURED',
+] as const
+
+function isRefusal(error: unknown): boolean {
+  return REFUSALS.some((code) => hasErrorCode(error, code))
 }
 
 /** A change as written: its outbox row, and the payment row as the change left it. */
@@ -301,18 +314,6 @@ export class PaymentService {
     let written: { response: StoredResponse; record: OutboxRecord }
     try {
       written = await this.#db.transaction().execute(async (trx) => {
-        if (key !== undefined) {
-          await claimKey(
-            trx,
-            {
-              merchantId: command.merchantId,
-              key,
-              fingerprint: command.fingerprint,
-              paymentId: command.paymentId,
-            },
-            now,
-          )
-        }
         let select = trx
           .selectFrom('payments')
           .selectAll()
@@ -328,18 +329,32 @@ export class PaymentService {
         // The seed's response carries the ledger as it stands (a refund's shows the capture).
         const ledger = await ledgerEntriesOf(trx, payment.id)
         const response: StoredResponse = { statusCode: 202, body: paymentView(updated, ledger) }
-        if (key !== undefined) await completeKey(trx, command.merchantId, key, response, now)
+        // Last, and COMPLETED at once: the key is written by the same commit as the change. A
+        // concurrent request with the same key waits for this one's row lock above (or, on
+        // another payment, for this uncommitted key) and is then answered from the record.
+        if (key !== undefined)
+          await recordKey(
+            trx,
+            { merchantId: command.merchantId, key, fingerprint: command.fingerprint, paymentId: payment.id },
+            response,
+            now,
+          )
         return { response, record }
       })
     } catch (error) {
-      if (key === undefined || !isUniqueViolation(error)) {
+      // A refusal (not found, a state or amount the change does not fit) may be the answer to a
+      // repeat of a request that succeeded: the key, checked after the refusal, decides.
+      const keyed = key !== undefined && (isUniqueViolation(error) || isRefusal(error))
+      if (!keyed) {
         const code = (error as { code?: unknown }).code
         this.#observer?.outcome(operation, typeof code === 'string' ? code.toLowerCase() : 'error')
         throw error
       }
       const earlier = await answerForTakenKey(this.#db, command.merchantId, key, command.fingerprint)
       if (earlier === undefined) {
-        if (!retried) return this.#change(operation, command, apply, true)
+        if (isUniqueViolation(error) && !retried) return this.#change(operation, command, apply, true)
+        const code = (error as { code?: unknown }).code
+        this.#observer?.outcome(operation, typeof code === 'string' ? code.toLowerCase() : 'error')
         throw error
       }
       this.#observer?.outcome(operation, 'replayed')
