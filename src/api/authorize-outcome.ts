@@ -1,8 +1,8 @@
-import type { Kysely } from 'kysely'
+import type { Kysely, Selectable } from 'kysely'
 import type { AuthorizationResult } from '../acquirer/protocol.ts'
 import { databaseNowMs } from '../db/clock.ts'
 import type { DialectName } from '../db/database.ts'
-import type { Database } from '../db/schema.ts'
+import type { Database, PaymentTable } from '../db/schema.ts'
 import { PayrailError } from '../domain/errors.ts'
 import type { PaymentStatus } from '../domain/payment.ts'
 import type { CommitHandOff } from '../outbox/hand-off.ts'
@@ -75,21 +75,26 @@ export async function finalizeAttempt(
     const message = result.approved
       ? `approved (authorization code ${result.authorizationCode})`
       : `declined: ${result.declineReason ?? 'unknown reason'}`
-    await trx
-      .insertInto('payments')
-      .values({
-        id: attempt.paymentId,
-        merchant_id: attempt.merchantId,
-        idempotency_key: attempt.idempotencyKey,
-        status,
-        amount: attempt.amount,
-        currency: attempt.currency,
-        acquirer_reference: result.authorizationCode,
-        message,
-        created_at: now,
-        updated_at: now,
-      })
-      .execute()
+    // The row as written is the row answered: the view is built from it rather than re-read
+    // (1 of an authorize's 13 statements); every column is given, none left to a default.
+    const payment: Selectable<PaymentTable> = {
+      id: attempt.paymentId,
+      merchant_id: attempt.merchantId,
+      idempotency_key: attempt.idempotencyKey,
+      status,
+      amount: attempt.amount,
+      currency: attempt.currency,
+      captured_amount: 0,
+      refunded_amount: 0,
+      // The approval's event below is the payment's first: the row is new and unseen by any
+      // other transaction until commit, so its sequence is known (no increment and re-read).
+      last_sequence: result.approved ? 1 : 0,
+      acquirer_reference: result.authorizationCode,
+      message,
+      created_at: now,
+      updated_at: now,
+    }
+    await trx.insertInto('payments').values(payment).execute()
     const records = result.approved
       ? [
           await appendEvent(
@@ -106,14 +111,10 @@ export async function finalizeAttempt(
               traceparent,
             },
             now,
+            1,
           ),
         ]
       : []
-    const payment = await trx
-      .selectFrom('payments')
-      .selectAll()
-      .where('id', '=', attempt.paymentId)
-      .executeTakeFirstOrThrow()
     const response: StoredResponse = { statusCode: 201, body: paymentView(payment) }
     await completeKey(trx, attempt.merchantId, attempt.idempotencyKey, response, now)
     return { response, records }

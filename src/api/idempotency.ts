@@ -106,6 +106,34 @@ export async function claimKey(
     .execute()
 }
 
+/**
+ * Takes `key` and stores its response at once, for a request whose whole change is the caller's
+ * one transaction (capture, refund): the record is COMPLETED when it becomes visible, so there is
+ * no IN_PROGRESS row to update (1 statement). A unique violation means the key is taken; the
+ * caller rolls back and answers with `answerForTakenKey`.
+ */
+export async function recordKey(
+  trx: Transaction<Database>,
+  claim: { merchantId: string; key: string; fingerprint: string; paymentId: string },
+  response: StoredResponse,
+  now: number,
+): Promise<void> {
+  await trx
+    .insertInto('idempotency_records')
+    .values({
+      merchant_id: claim.merchantId,
+      idempotency_key: claim.key,
+      request_hash: claim.fingerprint,
+      state: 'COMPLETED',
+      response_status: response.statusCode,
+      response_body: JSON.stringify(response.body),
+      payment_id: claim.paymentId,
+      created_at: now,
+      updated_at: now,
+    })
+    .execute()
+}
+
 /** Stores the response of the request that holds `key`, in the caller's transaction. */
 export async function completeKey(
   trx: Transaction<Database>,

@@ -16,8 +16,8 @@ import {
   abandonAttempt,
   answerForTakenKey,
   claimKey,
-  completeKey,
   type Outcome,
+  recordKey,
   type StoredResponse,
 } from './idempotency.ts'
 import { notFound } from './payment-reads.ts'
@@ -64,6 +64,25 @@ export interface ChangeCommand {
   idempotencyKey?: string | undefined
   fingerprint: string
   traceparent?: string | undefined
+}
+
+/** The change's own refusals, which a repeat of an earlier success with the same key also meets. */
+const REFUSALS = [
+  'NOT_FOUND',
+  'CAPTURE_CONFLICT',
+  'REFUND_CONFLICT',
+  'CAPTURE_EXCEEDS_AUTHORIZED',
+  'REFUND_EXCEEDS_CAPTURED',
+] as const
+
+function isRefusal(error: unknown): boolean {
+  return REFUSALS.some((code) => hasErrorCode(error, code))
+}
+
+/** A change as written: its outbox row, and the payment row as the change left it. */
+interface Transitioned {
+  record: OutboxRecord
+  row: Selectable<PaymentTable>
 }
 
 export interface RefundCommand extends ChangeCommand {
@@ -223,7 +242,10 @@ export class PaymentService {
     })
   }
 
-  /** Moves the payment to `status` and appends the event that announces it, in the caller's transaction. */
+  /**
+   * Moves the payment to `status` and appends the event that announces it, in the caller's
+   * transaction, on the row `#change` read under its lock; answers the row as it now stands.
+   */
   async #transition(
     trx: Transaction<Database>,
     payment: Selectable<PaymentTable>,
@@ -232,17 +254,34 @@ export class PaymentService {
     status: PaymentStatus,
     type: EventType,
     data: Record<string, unknown>,
-  ): Promise<OutboxRecord> {
-    await trx
+  ): Promise<Transitioned> {
+    // Why read + 1 is this event's sequence: `#change` read the row with `select … for update`
+    // in this transaction (on SQLite, inside BEGIN IMMEDIATE, which holds the database's one
+    // write lock), so no other transaction can move last_sequence until commit; the workers'
+    // appendEvent updates the row first and so waits for that lock. The increment is folded into
+    // the status update (2 of a capture's 13 statements); the guard on the value read turns a
+    // broken assumption into a rollback instead of a sequence written twice or skipped.
+    const sequence = payment.last_sequence + 1
+    const updated = await trx
       .updateTable('payments')
-      .set({ status, updated_at: now, message: null })
+      .set((eb) => ({ status, updated_at: now, message: null, last_sequence: eb('last_sequence', '+', 1) }))
       .where('id', '=', payment.id)
-      .execute()
-    return appendEvent(
+      .where('last_sequence', '=', payment.last_sequence)
+      .executeTakeFirst()
+    if (Number(updated.numUpdatedRows) !== 1)
+      throw new PayrailError(
+        'INTERNAL',
+        `payment ${payment.id} moved past sequence ${payment.last_sequence} under its row lock`,
+      )
+    const record = await appendEvent(
       trx,
       { type, paymentId: payment.id, merchantId: payment.merchant_id, data, traceparent },
       now,
+      sequence,
     )
+    // The row read plus what this update changed: no re-read (1 statement).
+    const row = { ...payment, status, updated_at: now, message: null, last_sequence: sequence }
+    return { record, row }
   }
 
   #state(payment: Selectable<PaymentTable>) {
@@ -267,7 +306,7 @@ export class PaymentService {
       trx: Transaction<Database>,
       payment: Selectable<PaymentTable>,
       now: number,
-    ) => Promise<OutboxRecord>,
+    ) => Promise<Transitioned>,
     retried = false,
   ): Promise<Outcome> {
     const now = this.#now()
@@ -275,48 +314,47 @@ export class PaymentService {
     let written: { response: StoredResponse; record: OutboxRecord }
     try {
       written = await this.#db.transaction().execute(async (trx) => {
-        if (key !== undefined) {
-          await claimKey(
-            trx,
-            {
-              merchantId: command.merchantId,
-              key,
-              fingerprint: command.fingerprint,
-              paymentId: command.paymentId,
-            },
-            now,
-          )
-        }
         let select = trx
           .selectFrom('payments')
           .selectAll()
           .where('id', '=', command.paymentId)
           .where('merchant_id', '=', command.merchantId)
+        // The row lock, taken here before any write to the row and held until commit, is what
+        // lets `#transition` use the read last_sequence + 1 (and the read row for the answer).
         // SQLite has no row locks; its write transactions already run one at a time.
         if (this.#dialect !== 'sqlite') select = select.forUpdate()
         const payment = await select.executeTakeFirst()
         if (payment === undefined) throw notFound(command.paymentId)
-        const record = await apply(trx, payment, now)
-        const updated = await trx
-          .selectFrom('payments')
-          .selectAll()
-          .where('id', '=', payment.id)
-          .executeTakeFirstOrThrow()
+        const { record, row: updated } = await apply(trx, payment, now)
         // The seed's response carries the ledger as it stands (a refund's shows the capture).
         const ledger = await ledgerEntriesOf(trx, payment.id)
         const response: StoredResponse = { statusCode: 202, body: paymentView(updated, ledger) }
-        if (key !== undefined) await completeKey(trx, command.merchantId, key, response, now)
+        // Last, and COMPLETED at once: the key is written by the same commit as the change. A
+        // concurrent request with the same key waits for this one's row lock above (or, on
+        // another payment, for this uncommitted key) and is then answered from the record.
+        if (key !== undefined)
+          await recordKey(
+            trx,
+            { merchantId: command.merchantId, key, fingerprint: command.fingerprint, paymentId: payment.id },
+            response,
+            now,
+          )
         return { response, record }
       })
     } catch (error) {
-      if (key === undefined || !isUniqueViolation(error)) {
+      // A refusal (not found, a state or amount the change does not fit) may be the answer to a
+      // repeat of a request that succeeded: the key, checked after the refusal, decides.
+      const keyed = key !== undefined && (isUniqueViolation(error) || isRefusal(error))
+      if (!keyed) {
         const code = (error as { code?: unknown }).code
         this.#observer?.outcome(operation, typeof code === 'string' ? code.toLowerCase() : 'error')
         throw error
       }
       const earlier = await answerForTakenKey(this.#db, command.merchantId, key, command.fingerprint)
       if (earlier === undefined) {
-        if (!retried) return this.#change(operation, command, apply, true)
+        if (isUniqueViolation(error) && !retried) return this.#change(operation, command, apply, true)
+        const code = (error as { code?: unknown }).code
+        this.#observer?.outcome(operation, typeof code === 'string' ? code.toLowerCase() : 'error')
         throw error
       }
       this.#observer?.outcome(operation, 'replayed')

@@ -29,6 +29,21 @@ export interface OutboxRecord {
   bucket: number
 }
 
+/** The payment's next sequence, by incrementing `last_sequence` (which locks the row until commit). */
+async function takeSequence(trx: Transaction<Database>, paymentId: string): Promise<number> {
+  await trx
+    .updateTable('payments')
+    .set((eb) => ({ last_sequence: eb('last_sequence', '+', 1) }))
+    .where('id', '=', paymentId)
+    .executeTakeFirstOrThrow()
+  const { last_sequence: sequence } = await trx
+    .selectFrom('payments')
+    .select('last_sequence')
+    .where('id', '=', paymentId)
+    .executeTakeFirstOrThrow()
+  return sequence
+}
+
 const TRACEPARENT = /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/
 
 function newTraceparent(): string {
@@ -42,23 +57,19 @@ function newTraceparent(): string {
  * one payment can never write the same sequence or commit them out of order.
  * The event also goes to `payment_events`, the payment's timeline, which outlives the outbox row.
  * Used by the API and by the workers for their own events.
+ *
+ * `knownSequence`: the sequence the caller has already set on the payment row in this
+ * transaction, while it holds the row (a payment it inserted with `last_sequence` 1, or an
+ * update under the lock of its `select … for update`); it saves the increment and its read
+ * (2 of an authorize's 15 statements). Absent: taken here as above.
  */
 export async function appendEvent(
   trx: Transaction<Database>,
   event: NewEvent,
   now: number,
+  knownSequence?: number,
 ): Promise<OutboxRecord> {
-  await trx
-    .updateTable('payments')
-    .set((eb) => ({ last_sequence: eb('last_sequence', '+', 1) }))
-    .where('id', '=', event.paymentId)
-    .executeTakeFirstOrThrow()
-  const { last_sequence: sequence } = await trx
-    .selectFrom('payments')
-    .select('last_sequence')
-    .where('id', '=', event.paymentId)
-    .executeTakeFirstOrThrow()
-
+  const sequence = knownSequence ?? (await takeSequence(trx, event.paymentId))
   const eventId = newId()
   const envelope: EventEnvelope = {
     eventId,
