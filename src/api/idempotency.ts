@@ -85,25 +85,28 @@ export async function answerForTakenKey(
  * Takes `key` for a request: inserts its IN_PROGRESS record in the caller's transaction.
  * A unique violation means the key is already taken; the caller answers with `answerForTakenKey`.
  */
-export async function claimKey(
-  trx: Transaction<Database>,
-  claim: { merchantId: string; key: string; fingerprint: string; paymentId: string },
-  now: number,
-): Promise<void> {
+export async function claimKey(trx: Transaction<Database>, claim: KeyClaim, now: number): Promise<void> {
   await trx
     .insertInto('idempotency_records')
-    .values({
-      merchant_id: claim.merchantId,
-      idempotency_key: claim.key,
-      request_hash: claim.fingerprint,
-      state: 'IN_PROGRESS',
-      response_status: null,
-      response_body: null,
-      payment_id: claim.paymentId,
-      created_at: now,
-      updated_at: now,
-    })
+    .values(keyRecord(claim, undefined, now))
     .execute()
+}
+
+type KeyClaim = { merchantId: string; key: string; fingerprint: string; paymentId: string }
+
+/** The record of a key just taken: IN_PROGRESS, or COMPLETED with its response. */
+function keyRecord(claim: KeyClaim, response: StoredResponse | undefined, now: number) {
+  return {
+    merchant_id: claim.merchantId,
+    idempotency_key: claim.key,
+    request_hash: claim.fingerprint,
+    state: response === undefined ? 'IN_PROGRESS' : 'COMPLETED',
+    response_status: response?.statusCode ?? null,
+    response_body: response === undefined ? null : JSON.stringify(response.body),
+    payment_id: claim.paymentId,
+    created_at: now,
+    updated_at: now,
+  }
 }
 
 /**
@@ -114,23 +117,13 @@ export async function claimKey(
  */
 export async function recordKey(
   trx: Transaction<Database>,
-  claim: { merchantId: string; key: string; fingerprint: string; paymentId: string },
+  claim: KeyClaim,
   response: StoredResponse,
   now: number,
 ): Promise<void> {
   await trx
     .insertInto('idempotency_records')
-    .values({
-      merchant_id: claim.merchantId,
-      idempotency_key: claim.key,
-      request_hash: claim.fingerprint,
-      state: 'COMPLETED',
-      response_status: response.statusCode,
-      response_body: JSON.stringify(response.body),
-      payment_id: claim.paymentId,
-      created_at: now,
-      updated_at: now,
-    })
+    .values(keyRecord(claim, response, now))
     .execute()
 }
 
