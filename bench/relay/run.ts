@@ -353,6 +353,7 @@ async function latency(
             .execute(async (trx) => {
               const record = await appendEvent(
                 trx,
+                dialect,
                 {
                   type: 'PAYMENT_AUTHORIZED',
                   paymentId,

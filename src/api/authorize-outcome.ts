@@ -99,6 +99,7 @@ export async function finalizeAttempt(
       ? [
           await appendEvent(
             trx,
+            deps.dialect,
             {
               type: 'PAYMENT_AUTHORIZED',
               paymentId: attempt.paymentId,

@@ -275,6 +275,7 @@ export class PaymentService {
       )
     const record = await appendEvent(
       trx,
+      this.#dialect,
       { type, paymentId: payment.id, merchantId: payment.merchant_id, data, traceparent },
       now,
       sequence,

@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import type { Transaction } from 'kysely'
+import type { DialectName } from '../db/database.ts'
 import type { Database } from '../db/schema.ts'
+import { PayrailError } from '../domain/errors.ts'
 import type { EventEnvelope, EventType } from '../domain/events.ts'
 import { newId } from '../domain/ids.ts'
 import { topicOf } from '../kafka/topics.ts'
@@ -62,9 +64,13 @@ function newTraceparent(): string {
  * transaction, while it holds the row (a payment it inserted with `last_sequence` 1, or an
  * update under the lock of its `select … for update`); it saves the increment and its read
  * (2 of an authorize's 15 statements). Absent: taken here as above.
+ *
+ * `dialect`: the transaction's, which decides how the rows are written (one statement on
+ * PostgreSQL, three elsewhere; the same rows either way).
  */
 export async function appendEvent(
   trx: Transaction<Database>,
+  dialect: DialectName,
   event: NewEvent,
   now: number,
   knownSequence?: number,
@@ -89,48 +95,49 @@ export async function appendEvent(
   const topic = topicOf[event.type]
   const bucket = bucketOf(event.paymentId)
 
-  const inserted = await trx
-    .insertInto('outbox_events')
-    .values({
-      event_id: eventId,
-      payment_id: event.paymentId,
-      merchant_id: event.merchantId,
-      sequence,
-      topic,
-      event_type: event.type,
-      payload,
-      headers: JSON.stringify(headers),
-      created_at: now,
-      bucket,
-    })
-    .executeTakeFirstOrThrow()
-  await trx
-    .insertInto('payment_events')
-    .values({
-      event_id: eventId,
-      payment_id: event.paymentId,
-      sequence,
-      event_type: event.type,
-      occurred_at: now,
-      data: JSON.stringify(event.data),
-    })
-    .execute()
-  // SQLite and MariaDB report the new id; PostgreSQL reports it only through RETURNING, which
-  // MySQL lacks, so there the queue row copies it from the row found by its unique event id.
+  const outboxRow = {
+    event_id: eventId,
+    payment_id: event.paymentId,
+    merchant_id: event.merchantId,
+    sequence,
+    topic,
+    event_type: event.type,
+    payload,
+    headers: JSON.stringify(headers),
+    created_at: now,
+    bucket,
+  }
+  const timelineRow = {
+    event_id: eventId,
+    payment_id: event.paymentId,
+    sequence,
+    event_type: event.type,
+    occurred_at: now,
+    data: JSON.stringify(event.data),
+  }
   let id: number
-  if (inserted.insertId !== undefined) {
-    id = Number(inserted.insertId)
-    await trx.insertInto('outbox_pending').values({ id, bucket }).execute()
-  } else {
+  if (dialect === 'postgres') {
+    // One statement instead of three: the outbox row, the timeline row and the queue row in
+    // data-modifying CTEs, the queue row taking the new id from the first one's RETURNING.
+    // Measured (`payrail bench statements`, PostgreSQL): authorize 12 → 10, capture 9 → 7,
+    // capture without a key 8 → 6, refund 9 → 7 statements and round trips.
     const queued = await trx
+      .with('e', (db) => db.insertInto('outbox_events').values(outboxRow).returning(['id', 'bucket']))
+      .with('p', (db) => db.insertInto('payment_events').values(timelineRow))
       .insertInto('outbox_pending')
       .columns(['id', 'bucket'])
-      .expression((eb) =>
-        eb.selectFrom('outbox_events').select(['id', 'bucket']).where('event_id', '=', eventId),
-      )
+      .expression((eb) => eb.selectFrom('e').select(['e.id', 'e.bucket']))
       .returning('id')
       .executeTakeFirstOrThrow()
     id = Number(queued.id)
+  } else {
+    // SQLite and MariaDB report the new id with the insert; MariaDB has no data-modifying CTEs.
+    const inserted = await trx.insertInto('outbox_events').values(outboxRow).executeTakeFirstOrThrow()
+    if (inserted.insertId === undefined)
+      throw new PayrailError('INTERNAL', `the ${dialect} driver reported no id for outbox event ${eventId}`)
+    await trx.insertInto('payment_events').values(timelineRow).execute()
+    id = Number(inserted.insertId)
+    await trx.insertInto('outbox_pending').values({ id, bucket }).execute()
   }
   return {
     id,

@@ -82,6 +82,7 @@ export class RefundHandler {
         .execute()
       const record = await appendEvent(
         trx,
+        this.#options.database.dialect,
         {
           type: 'PAYMENT_REFUNDED',
           paymentId: event.paymentId,

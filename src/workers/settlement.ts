@@ -74,6 +74,7 @@ export class SettlementHandler {
       if (!result.settled) return []
       const record: OutboxRecord = await appendEvent(
         trx,
+        this.#options.database.dialect,
         {
           type: 'PAYMENT_CAPTURED',
           paymentId: event.paymentId,

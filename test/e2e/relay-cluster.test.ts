@@ -93,7 +93,7 @@ async function leaderOf(brokers: string[], topic: string, partition: number): Pr
 }
 
 /** Writes a few payments' events every 50 ms until stopped, like a steady stream of commits. */
-function startWriter(db: Kysely<Database>, topic: string) {
+function startWriter(db: Kysely<Database>, dialect: DialectName, topic: string) {
   const writer = {
     eventIds: [] as string[],
     paymentIds: [] as string[],
@@ -102,7 +102,7 @@ function startWriter(db: Kysely<Database>, topic: string) {
   }
   writer.done = (async () => {
     while (writer.writing) {
-      const seeded = await seedEvents(db, { payments: 4, perPayment: 3, topic })
+      const seeded = await seedEvents(db, { dialect, payments: 4, perPayment: 3, topic })
       writer.eventIds.push(...seeded.eventIds)
       writer.paymentIds.push(...seeded.paymentIds)
       // Pacing of the load, not a wait for a condition.
@@ -200,7 +200,7 @@ for (const dialect of fileDialects) {
     }
 
     // (a) The leader of the busiest partition killed while rows keep being written.
-    const a = startWriter(db, topic)
+    const a = startWriter(db, dialect, topic)
     await until('traffic to flow', async () => (await outboxStateCounts(db)).PUBLISHED >= 100, {
       timeoutMs: 60_000,
     })
@@ -256,7 +256,7 @@ for (const dialect of fileDialects) {
     sendErrors.clear()
     const changesBefore = breakerChanges.length
     const failuresBefore = { ...failures }
-    const b = startWriter(db, topic)
+    const b = startWriter(db, dialect, topic)
     await until(
       'traffic to flow again',
       async () => (await outboxStateCounts(db)).PUBLISHED >= a.writer.eventIds.length + 50,

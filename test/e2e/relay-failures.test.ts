@@ -6,6 +6,7 @@ import { test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Kysely } from 'kysely'
 import { ROOT } from '../../src/cli/context.ts'
+import type { DialectName } from '../../src/db/database.ts'
 import { migrateToLatest } from '../../src/db/migrate.ts'
 import type { Database } from '../../src/db/schema.ts'
 import { createAdmin } from '../../src/kafka/connection.ts'
@@ -71,7 +72,7 @@ for (const dialect of dialects) {
       return new Set(owners.map((row) => row.owner)).size === 2
     })
 
-    const { eventIds } = await seedEvents(db, { payments: 100, perPayment: 20, topic })
+    const { eventIds } = await seedEvents(db, { dialect, payments: 100, perPayment: 20, topic })
     await until('some events to be published', async () => (await count(db, 'PUBLISHED')) > 200, {
       timeoutMs: 30_000,
     })
@@ -106,7 +107,7 @@ for (const dialect of dialects) {
     const { db } = database.open(4)
     await migrateToLatest(db, dialect)
     const topic = await testTopic(t, brokers)
-    const { eventIds } = await seedEvents(db, { payments: 80, perPayment: 50, topic })
+    const { eventIds } = await seedEvents(db, { dialect, payments: 80, perPayment: 50, topic })
     // Batches of 5: the 4,000 events take at least 800 sends, each a Kafka round trip.
     const first = await relay(database.url, brokers, 5)
     database.beforeClose(async () => {
@@ -147,7 +148,7 @@ test('Kafka stopped for 30 s under load (every dialect): the breakers open, noth
   t.after(async () => {
     for (const step of undo.reverse()) await step()
   })
-  const setups: { dialect: string; db: Kysely<Database>; url: string }[] = []
+  const setups: { dialect: DialectName; db: Kysely<Database>; url: string }[] = []
   for (const dialect of dialects) {
     const database = await throwawayDatabase(t, dialect)
     if (database === undefined) continue
@@ -175,7 +176,10 @@ test('Kafka stopped for 30 s under load (every dialect): the breakers open, noth
     const lane = { ...setup, relay: r, written: [] as string[], writing: true, writer: Promise.resolve() }
     lane.writer = (async () => {
       while (lane.writing) {
-        lane.written.push(...(await seedEvents(lane.db, { payments: 5, perPayment: 2, topic })).eventIds)
+        lane.written.push(
+          ...(await seedEvents(lane.db, { dialect: lane.dialect, payments: 5, perPayment: 2, topic }))
+            .eventIds,
+        )
         await sleep(100)
       }
     })()

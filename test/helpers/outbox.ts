@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import type { TestContext } from 'node:test'
 import { Consumer, type Message, stringDeserializers } from '@platformatic/kafka'
 import type { Insertable, Kysely } from 'kysely'
+import type { DialectName } from '../../src/db/database.ts'
 import type { Database, OutboxEventTable } from '../../src/db/schema.ts'
 import { createAdmin } from '../../src/kafka/connection.ts'
 import { readTopicToEnd as readWholeTopic } from '../../src/kafka/read-topic.ts'
@@ -51,6 +52,8 @@ export async function setTopicConfig(
 }
 
 export interface SeedOptions {
+  /** The database's dialect, which the outbox writer needs (one statement on PostgreSQL, three elsewhere). */
+  dialect: DialectName
   payments: number
   perPayment: number
   topic: string
@@ -82,6 +85,7 @@ export async function seedEvents(
       const record = await db.transaction().execute(async (trx) => {
         const written = await appendEvent(
           trx,
+          options.dialect,
           {
             type: 'PAYMENT_AUTHORIZED',
             paymentId: paymentIds[p] as string,

@@ -43,7 +43,7 @@ test('postgres: a commit to the outbox wakes an idle relay at once through LISTE
   // Rows committed before the first poll ends would be found without a notification.
   await until('the relay’s first poll, at start, ended', () => scans >= 1)
 
-  const { eventIds } = await seedEvents(db, { payments: 3, perPayment: 2, topic })
+  const { eventIds } = await seedEvents(db, { dialect: 'postgres', payments: 3, perPayment: 2, topic })
   const records = await readTopic(brokers, topic, eventIds.length, 10_000)
   assert.deepEqual(new Set(records.map((r) => r.eventId)), new Set(eventIds))
   assert.ok(wakes >= 1, 'woken by a notification')

@@ -40,7 +40,7 @@ for (const dialect of dialects) {
       const env = await setup(t, dialect)
       if (env === undefined) return
       const topic = await testTopic(t, env.brokers)
-      const { eventIds } = await seedEvents(env.db, { payments: 40, perPayment: 8, topic })
+      const { eventIds } = await seedEvents(env.db, { dialect, payments: 40, perPayment: 8, topic })
       startRelay(env.database, env.db, env.brokers, { batchSize: 100 })
       await until('the outbox to drain', async () => (await pendingCount(env.db)) === 0)
 
@@ -58,6 +58,7 @@ for (const dialect of dialects) {
       const topic = await testTopic(t, env.brokers, [{ name: 'max.message.bytes', value: '3000' }])
       // Payment 0's third event is too large for the topic until the test raises the limit.
       const { paymentIds, eventIds } = await seedEvents(env.db, {
+        dialect,
         payments: 10,
         perPayment: 5,
         topic,
@@ -93,6 +94,7 @@ for (const dialect of dialects) {
       if (env === undefined) return
       const topic = await testTopic(t, env.brokers, [{ name: 'max.message.bytes', value: '3000' }])
       const { eventIds } = await seedEvents(env.db, {
+        dialect,
         payments: 3,
         perPayment: 3,
         topic,
@@ -137,7 +139,7 @@ for (const dialect of dialects) {
         return counts.size === 2 && [...counts.values()].every((n) => n === 32)
       })
       await a.stop()
-      const { eventIds } = await seedEvents(env.db, { payments: 30, perPayment: 4, topic })
+      const { eventIds } = await seedEvents(env.db, { dialect, payments: 30, perPayment: 4, topic })
       await until('b to publish everything', async () => (await pendingCount(env.db)) === 0)
       const owners = new Set(
         (await env.db.selectFrom('outbox_leases').select('owner').execute()).map((row) => row.owner),
@@ -162,7 +164,7 @@ test('the fast path publishes handed-off records without waiting for a poll, and
       (await env.db.selectFrom('outbox_leases').select('owner').where('owner', 'is not', null).execute())
         .length === 64,
   )
-  const { eventIds } = await seedEvents(env.db, { payments: 1, perPayment: 1, topic })
+  const { eventIds } = await seedEvents(env.db, { dialect: 'sqlite', payments: 1, perPayment: 1, topic })
   const row = await env.db.selectFrom('outbox_events').selectAll().executeTakeFirstOrThrow()
   const record = toPendingEvent(row)
   const started = Date.now()

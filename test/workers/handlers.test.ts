@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto'
 import { test } from 'node:test'
 import type { Kysely } from 'kysely'
 import { AcquirerClient } from '../../src/acquirer/client.ts'
+import type { DialectName } from '../../src/db/database.ts'
 import { migrateToLatest } from '../../src/db/migrate.ts'
 import type { Database } from '../../src/db/schema.ts'
 import type { EventType } from '../../src/domain/events.ts'
@@ -18,6 +19,7 @@ import { dialects, throwawayDatabase } from '../helpers/databases.ts'
 /** Moves a payment to `status` with its event, as the API does, and returns the event's envelope. */
 async function request(
   db: Kysely<Database>,
+  dialect: DialectName,
   paymentId: string,
   status: string,
   type: EventType,
@@ -25,7 +27,7 @@ async function request(
 ): Promise<string> {
   return db.transaction().execute(async (trx) => {
     await trx.updateTable('payments').set({ status }).where('id', '=', paymentId).execute()
-    const record = await appendEvent(trx, { type, paymentId, merchantId: 'm', data }, Date.now())
+    const record = await appendEvent(trx, dialect, { type, paymentId, merchantId: 'm', data }, Date.now())
     return record.payload
   })
 }
@@ -68,7 +70,7 @@ for (const dialect of dialects) {
       .insertInto('payments')
       .values(authorizedPayment(id, 'm', 1000, Date.now()))
       .execute()
-    const capture = await request(db, id, 'CAPTURE_REQUESTED', 'PAYMENT_CAPTURE_REQUESTED', {
+    const capture = await request(db, dialect, id, 'CAPTURE_REQUESTED', 'PAYMENT_CAPTURE_REQUESTED', {
       amount: 1000,
       currency: 'KRW',
     })
@@ -88,14 +90,14 @@ for (const dialect of dialects) {
     assert.equal(await ledger.handle(captured[0]?.payload), 'duplicate')
     assert.deepEqual((await checkLedger(db)).offenders, [])
 
-    const partial = await request(db, id, 'REFUND_REQUESTED', 'PAYMENT_REFUND_REQUESTED', {
+    const partial = await request(db, dialect, id, 'REFUND_REQUESTED', 'PAYMENT_REFUND_REQUESTED', {
       amount: 400,
       currency: 'KRW',
       reason: 'one item back',
     })
     assert.equal(await refund.handle(partial), 'partially_refunded')
     assert.equal(await refund.handle(partial), 'duplicate')
-    const rest = await request(db, id, 'REFUND_REQUESTED', 'PAYMENT_REFUND_REQUESTED', {
+    const rest = await request(db, dialect, id, 'REFUND_REQUESTED', 'PAYMENT_REFUND_REQUESTED', {
       amount: 600,
       currency: 'KRW',
       reason: 'the rest',
@@ -119,10 +121,17 @@ for (const dialect of dialects) {
       .insertInto('payments')
       .values(authorizedPayment(declined, 'm', 1052, Date.now()))
       .execute()
-    const declinedCapture = await request(db, declined, 'CAPTURE_REQUESTED', 'PAYMENT_CAPTURE_REQUESTED', {
-      amount: 1052,
-      currency: 'KRW',
-    })
+    const declinedCapture = await request(
+      db,
+      dialect,
+      declined,
+      'CAPTURE_REQUESTED',
+      'PAYMENT_CAPTURE_REQUESTED',
+      {
+        amount: 1052,
+        currency: 'KRW',
+      },
+    )
     assert.equal(await settlement.handle(declinedCapture), 'capture_failed')
     assert.equal((await payment(db, declined)).status, 'CAPTURE_FAILED')
     assert.deepEqual(
@@ -155,10 +164,17 @@ for (const dialect of dialects) {
       .insertInto('payments')
       .values(authorizedPayment(waiting, 'm', 700, Date.now()))
       .execute()
-    const waitingCapture = await request(db, waiting, 'CAPTURE_REQUESTED', 'PAYMENT_CAPTURE_REQUESTED', {
-      amount: 700,
-      currency: 'KRW',
-    })
+    const waitingCapture = await request(
+      db,
+      dialect,
+      waiting,
+      'CAPTURE_REQUESTED',
+      'PAYMENT_CAPTURE_REQUESTED',
+      {
+        amount: 700,
+        currency: 'KRW',
+      },
+    )
     await setAcquirerMode(acquirerProcess.url, 'down')
     await assert.rejects(settlement.handle(waitingCapture), { code: 'ACQUIRER_UNAVAILABLE' })
     assert.equal((await payment(db, waiting)).status, 'CAPTURE_REQUESTED')
