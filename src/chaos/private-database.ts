@@ -1,17 +1,17 @@
 import { execFileSync } from 'node:child_process'
-import { chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { chownSync, existsSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import mysql from 'mysql2/promise'
 import pg from 'pg'
 import { PayrailError } from '../domain/errors.ts'
 import { freePort } from '../runtime/ports.ts'
-import { until } from '../runtime/until.ts'
 import {
   type PrivateServer,
   type PrivateServerOptions,
   type ProcessOwner,
   ServerProcess,
+  serverLifecycle,
 } from './server-process.ts'
 
 /**
@@ -170,43 +170,23 @@ export async function startPrivateDatabase(
     dialect === 'mysql'
       ? `mysql://root@127.0.0.1:${port}/payrail`
       : `postgres://postgres@127.0.0.1:${port}/payrail`
-  let closed = false
-
-  const start = async () => {
-    if (closed) throw new Error(`${what} is closed`)
-    const began = Date.now()
-    server.spawn()
-    await until(
-      `${what} to accept connections`,
-      async () => {
-        if (!server.running()) throw new Error(`${what} exited:\n${server.log()}`)
-        return answers(dialect, serverUrl)
-      },
-      { timeoutMs: 60_000, intervalMs: 50 },
-    )
-    say(`${what} answers after ${Date.now() - began} ms`)
-  }
-  const kill = async () => {
-    if (!server.running()) return
-    await server.signal('SIGKILL')
-    say(`${what} killed`)
-  }
-  const close = async () => {
-    if (closed) return
-    closed = true
-    try {
-      await server.signal('SIGKILL')
-    } finally {
-      rmSync(dir, { recursive: true, force: true })
-    }
-  }
+  const lifecycle = serverLifecycle(server, {
+    what,
+    dir,
+    answers: () => answers(dialect, serverUrl),
+    startTimeoutMs: 60_000,
+    // PostgreSQL's SIGINT is its fast shutdown (sessions end with 57P01); SIGTERM would wait
+    // for every session to end, which a pooled client never does.
+    stopSignal: dialect === 'postgres' ? 'SIGINT' : 'SIGTERM',
+    say,
+  })
 
   try {
     initialize(dialect, dir, owner)
-    await start()
+    await lifecycle.start()
     await createPayrailDatabase(dialect, serverUrl)
   } catch (error) {
-    await close()
+    await lifecycle.close()
     throw error
   }
   return {
@@ -214,17 +194,6 @@ export async function startPrivateDatabase(
     port,
     url,
     dir,
-    start,
-    stop: async () => {
-      if (!server.running()) return
-      // PostgreSQL's SIGINT is its fast shutdown (sessions end with 57P01); SIGTERM would wait
-      // for every session to end, which a pooled client never does.
-      await server.signal(dialect === 'postgres' ? 'SIGINT' : 'SIGTERM')
-      say(`${what} stopped`)
-    },
-    kill,
-    running: () => server.running(),
-    log: () => server.log(),
-    close,
+    ...lifecycle,
   }
 }

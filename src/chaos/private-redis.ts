@@ -1,12 +1,16 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync } from 'node:fs'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PayrailError } from '../domain/errors.ts'
 import { withDeadline } from '../runtime/deadline.ts'
 import { freePort } from '../runtime/ports.ts'
-import { until } from '../runtime/until.ts'
-import { type PrivateServer, type PrivateServerOptions, ServerProcess } from './server-process.ts'
+import {
+  type PrivateServer,
+  type PrivateServerOptions,
+  ServerProcess,
+  serverLifecycle,
+} from './server-process.ts'
 
 /**
  * A Redis server of its own on a spare 127.0.0.1 port, for `payrail chaos --full` and the tests
@@ -65,55 +69,25 @@ export async function startPrivateRedis(options: PrivateRedisOptions = {}): Prom
     '--daemonize',
     'no',
   ])
-  let closed = false
-
-  const start = async () => {
-    if (closed) throw new Error(`${what} is closed`)
-    const began = Date.now()
-    server.spawn()
-    await until(
-      `${what} to answer PING`,
-      async () => {
-        if (!server.running()) throw new Error(`${what} exited:\n${server.log()}`)
-        return redisAnswers(port)
-      },
-      { timeoutMs: 30_000, intervalMs: 20 },
-    )
-    say(`${what} answers after ${Date.now() - began} ms`)
-  }
-  const close = async () => {
-    if (closed) return
-    closed = true
-    try {
-      await server.signal('SIGKILL')
-    } finally {
-      rmSync(dir, { recursive: true, force: true })
-    }
-  }
+  const lifecycle = serverLifecycle(server, {
+    what,
+    dir,
+    answers: () => redisAnswers(port),
+    startTimeoutMs: 30_000,
+    stopSignal: 'SIGTERM',
+    say,
+  })
 
   try {
-    await start()
+    await lifecycle.start()
   } catch (error) {
-    await close()
+    await lifecycle.close()
     throw error
   }
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
     dir,
-    start,
-    stop: async () => {
-      if (!server.running()) return
-      await server.signal('SIGTERM')
-      say(`${what} stopped`)
-    },
-    kill: async () => {
-      if (!server.running()) return
-      await server.signal('SIGKILL')
-      say(`${what} killed`)
-    },
-    running: () => server.running(),
-    log: () => server.log(),
-    close,
+    ...lifecycle,
   }
 }

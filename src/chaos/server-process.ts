@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { readdirSync, readFileSync } from 'node:fs'
+import { readdirSync, readFileSync, rmSync } from 'node:fs'
 import { withDeadline } from '../runtime/deadline.ts'
 import { until } from '../runtime/until.ts'
 
@@ -202,4 +202,58 @@ export interface PrivateServer {
 export interface PrivateServerOptions {
   /** Where progress lines go (started, stopped, killed). Default: nowhere. */
   say?: (line: string) => void
+}
+
+/**
+ * The lifecycle both private servers share around their ServerProcess: `start` spawns and waits
+ * until `answers` (failing at once if the process exits), `stop` and `kill` signal it, `close`
+ * kills it and deletes `dir`. The server's own parts (port, url, first start) stay with it.
+ */
+export function serverLifecycle(
+  server: ServerProcess,
+  spec: {
+    what: string
+    dir: string
+    answers: () => Promise<boolean>
+    startTimeoutMs: number
+    stopSignal: NodeJS.Signals
+    say: (line: string) => void
+  },
+): Pick<PrivateServer, 'start' | 'stop' | 'kill' | 'running' | 'log' | 'close'> {
+  const { what, say } = spec
+  let closed = false
+  const signalled = (signal: NodeJS.Signals, done: string) => async () => {
+    if (!server.running()) return
+    await server.signal(signal)
+    say(`${what} ${done}`)
+  }
+  return {
+    start: async () => {
+      if (closed) throw new Error(`${what} is closed`)
+      const began = Date.now()
+      server.spawn()
+      await until(
+        `${what} to answer`,
+        async () => {
+          if (!server.running()) throw new Error(`${what} exited:\n${server.log()}`)
+          return spec.answers()
+        },
+        { timeoutMs: spec.startTimeoutMs, intervalMs: 20 },
+      )
+      say(`${what} answers after ${Date.now() - began} ms`)
+    },
+    stop: signalled(spec.stopSignal, 'stopped'),
+    kill: signalled('SIGKILL', 'killed'),
+    running: () => server.running(),
+    log: () => server.log(),
+    close: async () => {
+      if (closed) return
+      closed = true
+      try {
+        await server.signal('SIGKILL')
+      } finally {
+        rmSync(spec.dir, { recursive: true, force: true })
+      }
+    },
+  }
 }
