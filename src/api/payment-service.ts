@@ -75,6 +75,12 @@ const REFUSALS = [
   'REFUND_EXCEEDS_CAPTURED',
 ] as const
 
+/** A failure as an outcome label: its catalog code in lower case, or `error`. */
+function outcomeOf(error: unknown): string {
+  const code = (error as { code?: unknown }).code
+  return typeof code === 'string' ? code.toLowerCase() : 'error'
+}
+
 function isRefusal(error: unknown): boolean {
   return REFUSALS.some((code) => hasErrorCode(error, code))
 }
@@ -176,8 +182,7 @@ export class PaymentService {
         // Anything else may have authorized (a timeout, a reset after sending, a bare 5xx, an
         // unreadable answer): the attempt stays PENDING under its reference for the recovery
         // sweep, and a retry with the same key answers 409 until the sweep has resolved it.
-        const code = (error as { code?: unknown }).code
-        this.#observer?.outcome('authorize', typeof code === 'string' ? code.toLowerCase() : 'error')
+        this.#observer?.outcome('authorize', outcomeOf(error))
       }
       throw error
     }
@@ -347,15 +352,13 @@ export class PaymentService {
       // repeat of a request that succeeded: the key, checked after the refusal, decides.
       const keyed = key !== undefined && (isUniqueViolation(error) || isRefusal(error))
       if (!keyed) {
-        const code = (error as { code?: unknown }).code
-        this.#observer?.outcome(operation, typeof code === 'string' ? code.toLowerCase() : 'error')
+        this.#observer?.outcome(operation, outcomeOf(error))
         throw error
       }
       const earlier = await answerForTakenKey(this.#db, command.merchantId, key, command.fingerprint)
       if (earlier === undefined) {
         if (isUniqueViolation(error) && !retried) return this.#change(operation, command, apply, true)
-        const code = (error as { code?: unknown }).code
-        this.#observer?.outcome(operation, typeof code === 'string' ? code.toLowerCase() : 'error')
+        this.#observer?.outcome(operation, outcomeOf(error))
         throw error
       }
       this.#observer?.outcome(operation, 'replayed')
