@@ -5,11 +5,28 @@ const SERVERS: Record<string, (comm: string, cmdline: string) => boolean> = {
   mariadb: (comm) => comm === 'mariadbd' || comm === 'mysqld',
   postgres: (comm) => comm === 'postgres',
   kafka: (comm, cmdline) => comm === 'java' && cmdline.includes('kafka.Kafka'),
+  redis: (comm) => comm === 'redis-server',
+}
+
+/** utime + stime of one /proc/<pid>/stat line, in seconds. */
+function statSeconds(stat: string): number {
+  const ticksPerSecond = 100 // USER_HZ, 100 on every Linux architecture that Node runs on
+  // The command name is in parentheses and may hold spaces; the fields after it are fixed.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond
+}
+
+/** CPU seconds one process has used so far (Linux); NaN once it is gone. */
+export function processSeconds(pid: number): number {
+  try {
+    return statSeconds(readFileSync(`/proc/${pid}/stat`, 'utf8'))
+  } catch {
+    return Number.NaN
+  }
 }
 
 /** CPU seconds used so far by each server's processes, from /proc (Linux); 0 where unreadable. */
-function serverSeconds(): Record<string, number> {
-  const ticksPerSecond = 100 // USER_HZ, 100 on every Linux architecture that Node runs on
+export function serverSeconds(): Record<string, number> {
   const totals: Record<string, number> = Object.fromEntries(Object.keys(SERVERS).map((name) => [name, 0]))
   let pids: string[] = []
   try {
@@ -26,10 +43,8 @@ function serverSeconds(): Record<string, number> {
     } catch {
       continue // the process ended while we looked
     }
-    // The command name is in parentheses and may hold spaces; the fields after it are fixed.
     const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    const seconds = (Number(fields[11]) + Number(fields[12])) / ticksPerSecond // utime, stime
+    const seconds = statSeconds(stat)
     for (const [name, matches] of Object.entries(SERVERS)) {
       if (matches(comm, cmdline)) totals[name] = (totals[name] ?? 0) + seconds
     }
