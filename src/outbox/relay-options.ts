@@ -18,6 +18,11 @@ export interface RelayOptions {
   batchSize: number
   /** Wait between polls that found less than a full batch. Default: 250 ms (OUTBOX_POLL_INTERVAL_MS). */
   pollIntervalMs: number
+  /**
+   * Least time between the starts of polls that new rows asked for (PostgreSQL's notifications),
+   * so that many commits share a poll and a send. Default: 10 ms (OUTBOX_MIN_POLL_GAP_MS)
+   */
+  minPollGapMs: number
   /** Attempts of a record the broker refuses before it goes to payment.dlq. Default: 20 (OUTBOX_MAX_RETRIES). */
   maxRetries: number
   /** First retry delay; doubles per attempt, with jitter, up to five minutes. Default: 5000 ms (OUTBOX_RETRY_INTERVAL_MS). */
@@ -37,6 +42,7 @@ export type RelayComponents = 'store' | 'publisher' | 'leases' | 'logger' | 'obs
 export const defaultRelayOptions: Omit<RelayOptions, RelayComponents> = {
   batchSize: 1000,
   pollIntervalMs: 250,
+  minPollGapMs: 10,
   maxRetries: 20,
   retryIntervalMs: 5000,
   deliveryTimeoutMs: 3000,
@@ -48,6 +54,7 @@ export const defaultRelayOptions: Omit<RelayOptions, RelayComponents> = {
 export const relayOptionsSchema = Type.Object({
   batchSize: wholeNumber(1, 100_000),
   pollIntervalMs: wholeNumber(1),
+  minPollGapMs: wholeNumber(0, 10_000),
   maxRetries: wholeNumber(1),
   retryIntervalMs: wholeNumber(1),
   deliveryTimeoutMs: wholeNumber(1),

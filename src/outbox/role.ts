@@ -71,6 +71,7 @@ export async function startRelay(
     observer: metrics.observer,
     batchSize: config.OUTBOX_BATCH_SIZE,
     pollIntervalMs: config.OUTBOX_POLL_INTERVAL_MS,
+    minPollGapMs: config.OUTBOX_MIN_POLL_GAP_MS,
     maxRetries: config.OUTBOX_MAX_RETRIES,
     retryIntervalMs: config.OUTBOX_RETRY_INTERVAL_MS,
     deliveryTimeoutMs: config.KAFKA_DELIVERY_TIMEOUT_MS,

@@ -48,3 +48,51 @@ test('postgres: a commit to the outbox wakes an idle relay at once through LISTE
   assert.deepEqual(new Set(records.map((r) => r.eventId)), new Set(eventIds))
   assert.ok(wakes >= 1, 'woken by a notification')
 })
+
+test('postgres: a stream of commits shares polls (minPollGapMs), not one poll and send per notification', async (t) => {
+  const brokers = await requireService(t, 'kafka')
+  if (brokers === undefined) return
+  const database = await throwawayDatabase(t, 'postgres')
+  if (database === undefined) return
+  const { db } = database.open(4)
+  await migrateToLatest(db, 'postgres')
+  const topic = await testTopic(t, brokers)
+  let scans = 0
+  const observer = {
+    ...silentRelayObserver,
+    scanned: () => {
+      scans++
+    },
+  }
+  const gapMs = 300
+  const { relay } = startRelay(database, db, brokers, {
+    pollIntervalMs: 60_000,
+    minPollGapMs: gapMs,
+    observer,
+  })
+  let wakes = 0
+  const wakeup = new PostgresWakeup({
+    url: database.url,
+    logger: quietLogger(),
+    onWake: () => {
+      wakes++
+      relay.nudge()
+    },
+  })
+  await wakeup.start()
+  database.beforeClose(() => wakeup.stop())
+  await until('the relay’s first poll, at start, ended', () => scans >= 1)
+  const before = scans
+  const started = Date.now()
+  // 40 transactions one after the other: 40 notifications.
+  const { eventIds } = await seedEvents(db, { dialect: 'postgres', payments: 40, perPayment: 1, topic })
+  const elapsed = Date.now() - started
+  const records = await readTopic(brokers, topic, eventIds.length, 10_000)
+  assert.deepEqual(new Set(records.map((r) => r.eventId)), new Set(eventIds))
+  const polls = scans - before
+  assert.ok(wakes >= 2, `notified while committing (${wakes})`)
+  assert.ok(
+    polls <= Math.ceil(elapsed / gapMs) + 2,
+    `${polls} polls for ${wakes} notifications over ${elapsed} ms, at most one per ${gapMs} ms`,
+  )
+})

@@ -233,6 +233,8 @@ test('rows marked published while a new pass reads them are not sent again', asy
     logger: quietLogger(),
     batchSize: 3,
     pollIntervalMs: 20,
+    // The requested poll right behind the send, before the mark, is the race under test.
+    minPollGapMs: 0,
   })
   relay.start()
   database.beforeClose(async () => {
