@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from 'kysely'
+import type { Kysely, Selectable, Transaction } from 'kysely'
 import type { AuthorizationResult } from '../acquirer/protocol.ts'
 import { databaseNowMs } from '../db/clock.ts'
 import type { DialectName } from '../db/database.ts'
@@ -25,7 +25,12 @@ export interface OutcomeDeps {
   dialect: DialectName
   afterCommit: CommitHandOff
   now: () => number
+  /** Runs the outcome's transaction. Default: a transaction of its own (the api passes its group commit). */
+  transact?: Transact
 }
+
+/** Runs `work` in a transaction and resolves after its commit (`db.transaction().execute`, or a group commit's). */
+export type Transact = <T>(work: (trx: Transaction<Database>) => Promise<T>) => Promise<T>
 
 /** The answer came after its attempt was abandoned (and its key released): nothing was written. */
 export interface LateAnswer {
@@ -47,7 +52,8 @@ export async function finalizeAttempt(
   traceparent: string | undefined,
 ): Promise<Outcome | LateAnswer> {
   const now = deps.now()
-  const written = await deps.db.transaction().execute(async (trx) => {
+  const transact: Transact = deps.transact ?? ((work) => deps.db.transaction().execute(work))
+  const written = await transact(async (trx) => {
     const claimed = await trx
       .updateTable('authorization_attempts')
       .set({ state: 'DONE', updated_at: databaseNowMs(deps.dialect) })

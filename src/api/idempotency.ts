@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import type { Kysely, Transaction } from 'kysely'
 import { databaseNowMs } from '../db/clock.ts'
 import type { DialectName } from '../db/database.ts'
+import { isUniqueViolation } from '../db/errors.ts'
 import type { Database } from '../db/schema.ts'
 import { PayrailError } from '../domain/errors.ts'
 import type { PaymentView } from './views.ts'
@@ -82,14 +83,32 @@ export async function answerForTakenKey(
 }
 
 /**
- * Takes `key` for a request: inserts its IN_PROGRESS record in the caller's transaction.
- * A unique violation means the key is already taken; the caller answers with `answerForTakenKey`.
+ * Takes `key` for a request: inserts its IN_PROGRESS record in the caller's transaction, and
+ * answers false when the key is already taken (the caller answers with `answerForTakenKey`).
+ * A taken key is an answer, not an error, so that the transaction goes on: it may be a group
+ * commit's, shared with other requests (db/group-commit.ts). PostgreSQL aborts a transaction on
+ * any failed statement, so there (and on SQLite) the insert skips a conflict; MariaDB undoes only
+ * the failed statement, and its duplicate-key error is caught, since its ON DUPLICATE KEY cannot
+ * tell a skipped row from an inserted one under mysql2's FOUND_ROWS flag.
  */
-export async function claimKey(trx: Transaction<Database>, claim: KeyClaim, now: number): Promise<void> {
-  await trx
-    .insertInto('idempotency_records')
-    .values(keyRecord(claim, undefined, now))
-    .execute()
+export async function claimKey(
+  trx: Transaction<Database>,
+  dialect: DialectName,
+  claim: KeyClaim,
+  now: number,
+): Promise<boolean> {
+  const insert = trx.insertInto('idempotency_records').values(keyRecord(claim, undefined, now))
+  if (dialect !== 'mysql') {
+    const result = await insert.onConflict((conflict) => conflict.doNothing()).executeTakeFirst()
+    return Number(result.numInsertedOrUpdatedRows ?? 0) > 0
+  }
+  try {
+    await insert.execute()
+    return true
+  } catch (error) {
+    if (isUniqueViolation(error)) return false
+    throw error
+  }
 }
 
 type KeyClaim = { merchantId: string; key: string; fingerprint: string; paymentId: string }

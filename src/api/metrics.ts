@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 import { createAcquirerBreakerGauge } from '../acquirer/metrics.ts'
+import type { GroupCommitObserver } from '../db/group-commit.ts'
 import type { Admission, AdmissionObserver } from './admission.ts'
 import type { PaymentObserver } from './payment-service.ts'
 
@@ -58,6 +59,22 @@ export function createApiMetrics(registry: Registry) {
     })
   }
 
+  const groupSizes = new Histogram({
+    name: 'payrail_db_group_commit_size',
+    help: 'Requests whose writes one transaction committed (group commit; 1: a transaction alone)',
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128],
+    registers: [registry],
+  })
+  const groupSplits = new Counter({
+    name: 'payrail_db_group_commit_splits_total',
+    help: 'Group-commit batches that failed and ran again request by request',
+    registers: [registry],
+  })
+  const groupCommit: GroupCommitObserver = {
+    committed: (size) => groupSizes.observe(size),
+    split: () => groupSplits.inc(),
+  }
+
   const observer: PaymentObserver = {
     outcome: (operation, outcome) => payments.inc({ operation, outcome }),
     recovered: (resolution) => recovered.inc({ resolution }),
@@ -70,6 +87,7 @@ export function createApiMetrics(registry: Registry) {
     breaker,
     admission,
     admissionGauges,
+    groupCommit,
   }
 }
 

@@ -3,6 +3,7 @@ import type { AuthorizationResult, VoidResult } from '../acquirer/protocol.ts'
 import { databaseNowMs } from '../db/clock.ts'
 import type { DatabaseHandle, DialectName } from '../db/database.ts'
 import { isUniqueViolation } from '../db/errors.ts'
+import type { GroupCommitter } from '../db/group-commit.ts'
 import type { Database, PaymentTable } from '../db/schema.ts'
 import { hasErrorCode, PayrailError } from '../domain/errors.ts'
 import type { EventType } from '../domain/events.ts'
@@ -11,7 +12,7 @@ import { type PaymentStatus, planCapture, planRefund } from '../domain/payment.t
 import { ledgerEntriesOf } from '../ledger/entries.ts'
 import { type CommitHandOff, tableOnlyHandOff } from '../outbox/hand-off.ts'
 import { appendEvent, type OutboxRecord } from '../outbox/writer.ts'
-import { finalizeAttempt, voidLateApproval } from './authorize-outcome.ts'
+import { finalizeAttempt, type Transact, voidLateApproval } from './authorize-outcome.ts'
 import {
   abandonAttempt,
   answerForTakenKey,
@@ -46,6 +47,8 @@ export interface PaymentServiceOptions {
   observer?: PaymentObserver
   /** Clock in epoch milliseconds. Default: Date.now. */
   now?: () => number
+  /** Commits authorize's two transactions, grouped with other requests'. Default: each its own transaction. */
+  committer?: GroupCommitter
 }
 
 export interface AuthorizeCommand {
@@ -108,6 +111,7 @@ export class PaymentService {
   readonly #afterCommit: CommitHandOff
   readonly #observer: PaymentObserver | undefined
   readonly #now: () => number
+  readonly #transact: Transact
 
   constructor(options: PaymentServiceOptions) {
     this.#db = options.database.db
@@ -116,40 +120,44 @@ export class PaymentService {
     this.#afterCommit = options.afterCommit ?? tableOnlyHandOff
     this.#observer = options.observer
     this.#now = options.now ?? Date.now
+    const committer = options.committer
+    this.#transact =
+      committer === undefined ? (work) => this.#db.transaction().execute(work) : (work) => committer.run(work)
   }
 
   async authorize(command: AuthorizeCommand, retried = false): Promise<Outcome> {
     const paymentId = newId()
     const now = this.#now()
-    try {
-      await this.#db.transaction().execute(async (trx) => {
-        await claimKey(
-          trx,
-          {
-            merchantId: command.merchantId,
-            key: command.idempotencyKey,
-            fingerprint: command.fingerprint,
-            paymentId,
-          },
-          now,
-        )
-        await trx
-          .insertInto('authorization_attempts')
-          .values({
-            payment_id: paymentId,
-            merchant_id: command.merchantId,
-            idempotency_key: command.idempotencyKey,
-            amount: command.amount,
-            currency: command.currency,
-            state: 'PENDING',
-            // The database's clock: the recovery sweep judges the attempt's age by it.
-            created_at: databaseNowMs(this.#dialect),
-            updated_at: databaseNowMs(this.#dialect),
-          })
-          .execute()
-      })
-    } catch (error) {
-      if (!isUniqueViolation(error)) throw error
+    const claimed = await this.#transact(async (trx) => {
+      const taken = !(await claimKey(
+        trx,
+        this.#dialect,
+        {
+          merchantId: command.merchantId,
+          key: command.idempotencyKey,
+          fingerprint: command.fingerprint,
+          paymentId,
+        },
+        now,
+      ))
+      if (taken) return false
+      await trx
+        .insertInto('authorization_attempts')
+        .values({
+          payment_id: paymentId,
+          merchant_id: command.merchantId,
+          idempotency_key: command.idempotencyKey,
+          amount: command.amount,
+          currency: command.currency,
+          state: 'PENDING',
+          // The database's clock: the recovery sweep judges the attempt's age by it.
+          created_at: databaseNowMs(this.#dialect),
+          updated_at: databaseNowMs(this.#dialect),
+        })
+        .execute()
+      return true
+    })
+    if (!claimed) {
       const earlier = await answerForTakenKey(
         this.#db,
         command.merchantId,
@@ -162,7 +170,10 @@ export class PaymentService {
       }
       // The earlier attempt was abandoned and its key released between our insert and our read.
       if (!retried) return this.authorize(command, true)
-      throw error
+      throw new PayrailError(
+        'REQUEST_IN_PROGRESS',
+        `idempotency key ${JSON.stringify(command.idempotencyKey)} was taken and released twice; retry`,
+      )
     }
 
     let result: AuthorizationResult
@@ -187,7 +198,13 @@ export class PaymentService {
       throw error
     }
     const attempt = { paymentId, ...command }
-    const deps = { db: this.#db, dialect: this.#dialect, afterCommit: this.#afterCommit, now: this.#now }
+    const deps = {
+      db: this.#db,
+      dialect: this.#dialect,
+      afterCommit: this.#afterCommit,
+      now: this.#now,
+      transact: this.#transact,
+    }
     const outcome = await finalizeAttempt(deps, attempt, result, command.traceparent)
     if ('late' in outcome) {
       // The sweep gave the attempt up while this call was out (the process stalled past every

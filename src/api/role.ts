@@ -1,6 +1,7 @@
 import { AcquirerClient } from '../acquirer/client.ts'
 import type { Config } from '../config/load.ts'
 import { pingDatabase } from '../db/database.ts'
+import { GroupCommitter } from '../db/group-commit.ts'
 import { migrateToLatest } from '../db/migrate.ts'
 import { RetentionSweeper } from '../db/retention.ts'
 import { authorizationAttemptsRetention, idempotencyRetention } from '../db/retention-tasks.ts'
@@ -64,7 +65,12 @@ export async function startApiRole(
     metrics.admission,
   )
   metrics.admissionGauges(admission)
-  const service = new PaymentService(writes)
+  const committer = new GroupCommitter(
+    database,
+    { maxBatch: config.DB_GROUP_COMMIT_MAX, lanes: config.DB_GROUP_COMMIT_LANES },
+    metrics.groupCommit,
+  )
+  const service = new PaymentService({ ...writes, committer })
   const recovery = new AuthorizeRecovery({
     ...writes,
     acquirerTimeoutMs: config.ACQUIRER_AUTH_TIMEOUT_MS,

@@ -280,6 +280,10 @@ export const variables = {
   DB_POOL_MAX: integer(1, 1000, 20),
   /** Longest wait of an api request for a pooled connection before it answers 503 DATABASE_BUSY. */
   DB_POOL_ACQUIRE_TIMEOUT_MS: positiveInt(1000),
+  /** Api writes of concurrent requests committed in one transaction at most (group commit); 1 turns it off. */
+  DB_GROUP_COMMIT_MAX: integer(1, 10_000, 64),
+  /** Group-commit transactions in flight at once, each on its own connection (one on SQLite). */
+  DB_GROUP_COMMIT_LANES: integer(1, 1000, 8),
 
   /** Empty: the local broker that `payrail kafka start` runs on 127.0.0.1:9092. */
   KAFKA_BROKERS: brokerList(''),

@@ -9,6 +9,7 @@ import { PaymentReads } from '../../src/api/payment-reads.ts'
 import { PaymentService } from '../../src/api/payment-service.ts'
 import { buildApiServer } from '../../src/api/server.ts'
 import type { DatabaseHandle, DialectName } from '../../src/db/database.ts'
+import { type GroupCommitOptions, GroupCommitter } from '../../src/db/group-commit.ts'
 import { issueApiKey } from '../../src/db/merchants.ts'
 import { migrateToLatest } from '../../src/db/migrate.ts'
 import type { Database } from '../../src/db/schema.ts'
@@ -33,6 +34,8 @@ export interface ApiFixture {
   database: DatabaseHandle
   db: Kysely<Database>
   service: PaymentService
+  /** The api's metrics as Prometheus text. */
+  metrics: () => Promise<string>
   /** The authorize recovery sweep, run by hand (`resolveStaleAttempts`) in tests. */
   recovery: AuthorizeRecovery
   keys: { a: string; b: string }
@@ -57,6 +60,8 @@ export interface ApiFixtureOptions {
   breakerThreshold?: number
   /** The recovery sweep's host clock (the service keeps Date.now), to show it is not used for age. */
   recoveryNow?: () => number
+  /** Group commit of authorize's writes. Default: the api role's defaults. */
+  groupCommit?: Partial<GroupCommitOptions>
 }
 
 /**
@@ -103,7 +108,9 @@ export async function startApi(
     observer: metrics.observer,
     afterCommit: { handOff: (records: OutboxRecord[]) => handedOff.push(...records) },
   }
-  const service = new PaymentService(writes)
+  // As the api role runs it: authorize's writes grouped with concurrent requests' (db/group-commit.ts).
+  const committer = new GroupCommitter(handle, options.groupCommit ?? {}, metrics.groupCommit)
+  const service = new PaymentService({ ...writes, committer })
   const recovery = new AuthorizeRecovery({
     ...writes,
     acquirerTimeoutMs: authorizeTimeoutMs,
@@ -168,6 +175,7 @@ export async function startApi(
     database: handle,
     db: handle.db,
     service,
+    metrics: () => registry.metrics(),
     recovery,
     keys,
     handedOff,
