@@ -217,8 +217,12 @@ export class AuthorizeRecovery {
     if (attempt.unknown_since !== null && now - attempt.unknown_since > this.#tuning.acquirerTimeoutMs) {
       // Two lookups, more than the acquirer timeout apart, both found nothing: a request still on
       // its way when the first was asked has been given up by the client since.
-      if (await abandonAttempt(this.#db, this.#dialect, attempt.payment_id))
-        this.#observer?.recovered('abandoned')
+      const abandoned = {
+        paymentId: attempt.payment_id,
+        merchantId: attempt.merchant_id,
+        idempotencyKey: attempt.idempotency_key,
+      }
+      if (await abandonAttempt(this.#db, this.#dialect, abandoned)) this.#observer?.recovered('abandoned')
       return 'resolved'
     }
     // First "unknown" (the time is taken after the answer, so the spacing errs long): ask again

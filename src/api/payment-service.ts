@@ -187,7 +187,11 @@ export class PaymentService {
       if (hasErrorCode(error, 'ACQUIRER_UNAVAILABLE')) {
         // Proven not processed (not sent, breaker open, or the acquirer's "rejected before
         // processing" answer): release the key so that the client can simply retry.
-        await abandonAttempt(this.#db, this.#dialect, paymentId)
+        await abandonAttempt(this.#db, this.#dialect, {
+          paymentId,
+          merchantId: command.merchantId,
+          idempotencyKey: command.idempotencyKey,
+        })
         this.#observer?.outcome('authorize', 'acquirer_unavailable')
       } else {
         // Anything else may have authorized (a timeout, a reset after sending, a bare 5xx, an
