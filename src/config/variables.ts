@@ -378,6 +378,8 @@ export const variables = {
   GATEWAY_REDIS_PREFIX: text(1, 100, 'payrail:ratelimit:'),
 
   API_PORT: port(8081),
+  /** Api processes `payrail up` starts, on API_PORT, API_PORT+1, …; the gateway balances over them. */
+  API_PROCESSES: integer(1, 64, 1),
   /** API requests in progress at once; more wait in a short queue, then get 503 OVERLOADED. */
   API_MAX_IN_FLIGHT: integer(1, 1_000_000, 256),
   /** API requests that may wait for admission; one more is answered OVERLOADED at once. */

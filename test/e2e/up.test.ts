@@ -1,16 +1,14 @@
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import { ROOT } from '../../src/cli/context.ts'
 import { openDatabase } from '../../src/db/database.ts'
 import { createAdmin } from '../../src/kafka/connection.ts'
 import { freePort } from '../../support/processes.ts'
 import { outboxRows } from '../helpers/outbox.ts'
 import { requireService } from '../helpers/services.ts'
+import { startUp } from '../helpers/up.ts'
 
 test('payrail up prepares database and topics, runs the roles, prints a working demo key, and stops it all on SIGTERM', async (t) => {
   const brokers = await requireService(t, 'kafka')
@@ -22,48 +20,18 @@ test('payrail up prepares database and topics, runs the roles, prints a working 
   const relayPort = await freePort()
   const gatewayPort = await freePort()
   const workerPort = await freePort()
-  const child = spawn(process.execPath, [join(ROOT, 'src', 'cli', 'main.ts'), 'up'], {
-    cwd: dir,
-    env: {
-      ...process.env,
-      DATABASE_URL: databaseUrl,
-      KAFKA_BROKERS: brokers,
-      API_PORT: String(apiPort),
-      ACQUIRER_PORT: String(acquirerPort),
-      ACQUIRER_URL: `http://127.0.0.1:${acquirerPort}`,
-      RELAY_METRICS_PORT: String(relayPort),
-      GATEWAY_PORT: String(gatewayPort),
-      WORKER_METRICS_PORT: String(workerPort),
-      LOG_FORMAT: 'json',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    // Its own process group: a failed test kills up and every role it started, none left behind
-    // holding the pipes (which would keep this test file from ever ending).
-    detached: true,
+  const up = await startUp(t, dir, {
+    DATABASE_URL: databaseUrl,
+    KAFKA_BROKERS: brokers,
+    API_PORT: String(apiPort),
+    ACQUIRER_PORT: String(acquirerPort),
+    ACQUIRER_URL: `http://127.0.0.1:${acquirerPort}`,
+    RELAY_METRICS_PORT: String(relayPort),
+    GATEWAY_PORT: String(gatewayPort),
+    WORKER_METRICS_PORT: String(workerPort),
   })
-  let output = ''
-  child.stdout.on('data', (chunk) => {
-    output += chunk
-  })
-  child.stderr.on('data', (chunk) => {
-    output += chunk
-  })
-  const exited = once(child, 'exit')
-  t.after(() => {
-    try {
-      process.kill(-(child.pid as number), 'SIGKILL')
-    } catch (error) {
-      // Already gone with all its roles, as after a clean stop.
-      if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error
-    }
-  })
-
-  const deadline = Date.now() + 60_000
-  while (!output.includes('Press Ctrl-C to stop.')) {
-    assert.ok(child.exitCode === null, `up exited early:\n${output}`)
-    assert.ok(Date.now() < deadline, `up did not come up:\n${output}`)
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
+  const { child, exited } = up
+  const output = up.output()
   assert.match(output, /payrail is up/)
   assert.match(output, new RegExp(`kafka +${brokers.replaceAll('.', '\\.')}`))
   assert.match(output, /database .*payrail\.db: \d+ migrations applied/)
@@ -114,7 +82,7 @@ test('payrail up prepares database and topics, runs the roles, prints a working 
     })
     const payment = (await read.json()) as { status: string; ledgerEntries: unknown[] }
     if (payment.status === 'CAPTURED' && payment.ledgerEntries.length === 1) break
-    assert.ok(Date.now() < deadline3, `not settled and posted: ${JSON.stringify(payment)}\n${output}`)
+    assert.ok(Date.now() < deadline3, `not settled and posted: ${JSON.stringify(payment)}\n${up.output()}`)
     await new Promise((resolve) => setTimeout(resolve, 200))
   }
 
@@ -126,8 +94,8 @@ test('payrail up prepares database and topics, runs the roles, prints a working 
 
   child.kill('SIGTERM')
   const [code] = await exited
-  assert.equal(code, 0, output)
-  assert.match(output, /received SIGTERM; stopping/)
+  assert.equal(code, 0, up.output())
+  assert.match(up.output(), /received SIGTERM; stopping/)
   const apiGone = await fetch(`http://127.0.0.1:${apiPort}/healthz`).then(
     () => false,
     () => true,

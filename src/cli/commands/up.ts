@@ -2,6 +2,7 @@ import { once } from 'node:events'
 import type { Command } from 'commander'
 import { openDatabase } from '../../db/database.ts'
 import { issueApiKey, revokeMerchantKeys } from '../../db/merchants.ts'
+import { PayrailError } from '../../domain/errors.ts'
 import { bootstrapBrokers } from '../../kafka/connection.ts'
 import { startBroker, stopBroker } from '../../kafka/local-broker/broker.ts'
 import {
@@ -25,8 +26,13 @@ export function registerUp(program: Command): void {
     .description(
       'run the whole platform on this machine: Kafka broker, database, topics and every role; Ctrl-C stops it all',
     )
-    .action(async () => {
+    .option(
+      '--scale <role=n>',
+      'processes of a role: api=N runs N api processes on API_PORT, API_PORT+1, … behind the gateway (API_PROCESSES)',
+    )
+    .action(async (options: { scale?: string }) => {
       const cfg = config()
+      const apiProcesses = options.scale === undefined ? cfg.API_PROCESSES : scaleOf(options.scale)
       const supervisor = new Supervisor()
       let brokerStartedHere = false
       const shutdown = async () => {
@@ -45,11 +51,14 @@ export function registerUp(program: Command): void {
           url: `http://${at(cfg.ACQUIRER_HOST)}:${cfg.ACQUIRER_PORT}`,
           what: 'card-processor simulator',
         },
-        {
+        // Each api process is a role of its own, on the next port, so that each is health-checked,
+        // scraped and ejected by the gateway on its own.
+        ...Array.from({ length: apiProcesses }, (_, i) => ({
           role: 'api',
-          url: `http://${at(cfg.API_HOST)}:${cfg.API_PORT}`,
-          what: 'payment API (OpenAPI at /api/openapi.json)',
-        },
+          url: `http://${at(cfg.API_HOST)}:${cfg.API_PORT + i}`,
+          port: cfg.API_PORT + i,
+          what: `payment API${apiProcesses > 1 ? ` ${i + 1} of ${apiProcesses}` : ''} (OpenAPI at /api/openapi.json)`,
+        })),
         {
           role: 'gateway',
           url: `http://${host}:${cfg.GATEWAY_PORT}`,
@@ -93,11 +102,15 @@ export function registerUp(program: Command): void {
           // The gateway fronts the api started here, unless told to front others.
           GATEWAY_UPSTREAM_API:
             cfg.GATEWAY_UPSTREAM_API === DEFAULT_UPSTREAM
-              ? `http://${host}:${cfg.API_PORT}`
+              ? roles
+                  .filter((role) => role.role === 'api')
+                  .map((role) => role.url)
+                  .join(',')
               : cfg.GATEWAY_UPSTREAM_API,
         }
         for (const role of roles) {
-          await supervisor.start(role, env)
+          const port = 'port' in role ? { API_PORT: String(role.port) } : {}
+          await supervisor.start(role, { ...env, ...port })
           say(`role    ${role.role} ready at ${role.url}`)
         }
       } catch (error) {
@@ -115,7 +128,8 @@ export function registerUp(program: Command): void {
       say('  not yet    dashboard (it arrives with its issue)')
       say(`  demo key   ${demoKey}  (merchant "${DEMO_MERCHANT}")`)
       say('')
-      say(`  curl -X POST ${roles[2]?.url}/api/payments/authorize -H 'authorization: Bearer ${demoKey}' \\`)
+      const gateway = roles.find((role) => role.role === 'gateway')
+      say(`  curl -X POST ${gateway?.url}/api/payments/authorize -H 'authorization: Bearer ${demoKey}' \\`)
       say(
         `       -H 'content-type: application/json' -d '{"amount":15000,"currency":"KRW","idempotencyKey":"order-1"}'`,
       )
@@ -137,4 +151,13 @@ export function registerUp(program: Command): void {
       say('stopped')
       if (reason.includes('unexpectedly')) process.exitCode = 1
     })
+}
+
+/** `api=N` of `--scale`: the one role that scales today. */
+function scaleOf(text: string): number {
+  const match = /^api=(\d+)$/.exec(text.trim())
+  const n = match === null ? Number.NaN : Number(match[1])
+  if (!(Number.isInteger(n) && n >= 1 && n <= 64))
+    throw new PayrailError('USAGE', `--scale takes api=N with N from 1 to 64 (got ${text})`)
+  return n
 }
