@@ -8,12 +8,18 @@ const SERVERS: Record<string, (comm: string, cmdline: string) => boolean> = {
   redis: (comm) => comm === 'redis-server',
 }
 
-/** utime + stime of one /proc/<pid>/stat line, in seconds. */
-function statSeconds(stat: string): number {
+/**
+ * utime + stime of one /proc/<pid>/stat line, in seconds, and with `children` the time of its
+ * children that ended (cutime + cstime): PostgreSQL's backends end when a pool lets an idle
+ * connection go, and their time then moves to the postmaster; without it a run's PostgreSQL
+ * CPU came out near 0 at times.
+ */
+function statSeconds(stat: string, children = false): number {
   const ticksPerSecond = 100 // USER_HZ, 100 on every Linux architecture that Node runs on
   // The command name is in parentheses and may hold spaces; the fields after it are fixed.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond
+  const own = Number(fields[11]) + Number(fields[12])
+  return (children ? own + Number(fields[13]) + Number(fields[14]) : own) / ticksPerSecond
 }
 
 /** CPU seconds one process has used so far (Linux); NaN once it is gone. */
@@ -44,7 +50,7 @@ export function serverSeconds(): Record<string, number> {
       continue // the process ended while we looked
     }
     const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))
-    const seconds = statSeconds(stat)
+    const seconds = statSeconds(stat, true)
     for (const [name, matches] of Object.entries(SERVERS)) {
       if (matches(comm, cmdline)) totals[name] = (totals[name] ?? 0) + seconds
     }

@@ -302,7 +302,7 @@ export const variables = {
   OUTBOX_BATCH_SIZE: integer(1, 100_000, 1000),
   OUTBOX_POLL_INTERVAL_MS: positiveInt(250),
   /** Least time between polls that new rows asked for (PostgreSQL's notifications): commits share a send. */
-  OUTBOX_MIN_POLL_GAP_MS: integer(0, 10_000, 10),
+  OUTBOX_MIN_POLL_GAP_MS: integer(0, 10_000, 50),
   OUTBOX_MAX_RETRIES: positiveInt(20),
   OUTBOX_RETRY_INTERVAL_MS: positiveInt(5000),
   /** How long published outbox rows are kept before the relay deletes them, in milliseconds once parsed. */

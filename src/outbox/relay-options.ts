@@ -20,7 +20,7 @@ export interface RelayOptions {
   pollIntervalMs: number
   /**
    * Least time between the starts of polls that new rows asked for (PostgreSQL's notifications),
-   * so that many commits share a poll and a send. Default: 10 ms (OUTBOX_MIN_POLL_GAP_MS)
+   * so that many commits share a poll and a send. Default: 50 ms (OUTBOX_MIN_POLL_GAP_MS)
    */
   minPollGapMs: number
   /** Attempts of a record the broker refuses before it goes to payment.dlq. Default: 20 (OUTBOX_MAX_RETRIES). */
@@ -42,7 +42,7 @@ export type RelayComponents = 'store' | 'publisher' | 'leases' | 'logger' | 'obs
 export const defaultRelayOptions: Omit<RelayOptions, RelayComponents> = {
   batchSize: 1000,
   pollIntervalMs: 250,
-  minPollGapMs: 10,
+  minPollGapMs: 50,
   maxRetries: 20,
   retryIntervalMs: 5000,
   deliveryTimeoutMs: 3000,

@@ -274,7 +274,10 @@ export class OutboxRelay {
       // PostgreSQL notifies once per committing transaction: polling on each would make a claim
       // and a Kafka send per authorize (at 300 authorizations/s through the gateway that was
       // 0.8 ms of relay CPU and 1 ms of broker CPU per authorize, `payrail bench platform`).
-      // Requested polls start at least minPollGapMs apart, so a stream of commits goes in batches.
+      // Requested polls start at least minPollGapMs apart, so a stream of commits goes in
+      // batches: with 10 ms the relay still took 0.41 ms per authorize and the platform met its
+      // p99 up to 338/s; with 50 ms, 0.12 ms and 528/s. Commit to Kafka stays under the 250 ms
+      // poll interval that the other dialects wait.
       const gap = this.#lastPollStart + this.#o.minPollGapMs - this.#o.now()
       if (gap > 0) await this.#sleep(gap, false)
       return
