@@ -312,7 +312,14 @@ for (const database of databases) for (const count of apiCounts) results.push(aw
 const statements = new Map<DialectName, string>()
 for (const database of databases) statements.set(database, await statementsPerAuthorize(database))
 
-const processNames = [...new Set(results.flatMap((result) => Object.keys(result.at80.cpu)))]
+// The roles in the platform's order (api-1, api-2, … together), then the servers and the load.
+const processNames = [...new Set(results.flatMap((result) => Object.keys(result.at80.cpu)))].sort((a, b) => {
+  const rank = (name: string) => {
+    const at = ['acquirer', 'api-', 'gateway', 'relay', 'worker'].findIndex((role) => name.startsWith(role))
+    return at < 0 ? 100 : at
+  }
+  return rank(a) - rank(b) || a.localeCompare(b, 'en', { numeric: true })
+})
 console.log(
   `\nOpen model through the gateway, acquirer ${values['acquirer-latency']} ms; target p99 ≤ ${p99Target} ms, errors ≤ ${(2 * FAILURE_RATE * 100).toFixed(1)} %, steps of ${stepSeconds} s\n`,
 )
