@@ -5,7 +5,8 @@
  * second process (`payrail load authorize`, latency from each request's due time).
  *
  * For each dialect and api process count it offers rising constant rates (each `--step` long,
- * × `--factor` per step, then one bisection) and takes the highest rate that met the target
+ * × `--factor` per step, then one bisection; a rate that misses is offered again, up to
+ * `--tries` times, before it counts as missed) and takes the highest rate that met the target
  * (p99 ≤ `--p99`, errors ≤ 2 × the simulator's failure rate, nothing dropped). At 80 % of that
  * rate it prints p50/p95/p99 and the CPU per authorize of every process (each role, the
  * database server, Redis, Kafka and the load generator), then a closed-model run (`--vus`
@@ -54,6 +55,7 @@ const { values } = parseArgs({
     merchants: { type: 'string', default: '20' },
     'pool-max': { type: 'string', default: '20' },
     'profile-at': { type: 'string' },
+    tries: { type: 'string', default: '2' },
     env: { type: 'string', multiple: true, default: [] },
   },
 })
@@ -76,6 +78,8 @@ const stepSeconds = number('step', values.step.replace(/s$/, ''), 3)
 const p99Target = number('p99', values.p99, 1)
 const vus = number('vus', values.vus, 0)
 const merchants = number('merchants', values.merchants, 1)
+/** A rate counts as missed only after this many steps at it missed: one stall of this shared machine can fail a step. */
+const tries = number('tries', values.tries, 1)
 /** `--env NAME=VALUE` (repeatable): configuration for every role, e.g. DB_GROUP_COMMIT_MAX=1 to compare. */
 const roleEnv: Record<string, string> = { DB_POOL_MAX: values['pool-max'] }
 for (const pair of values.env) {
@@ -204,11 +208,14 @@ async function measure(database: DialectName, apiProcesses: number): Promise<Res
     await offer(platform, dir, ['--rate', String(startRate / 2)], 'warm-up')
     const steps: Step[] = []
     const run = async (rate: number) => {
-      const measured = await offer(platform, dir, ['--rate', String(rate)], `rate-${rate}`)
-      const step = { rate, ...measured, passed: passes(measured.report) }
-      console.log(line(step))
-      steps.push(step)
-      return step
+      let step: Step | undefined
+      for (let attempt = 1; attempt <= tries && !step?.passed; attempt++) {
+        const measured = await offer(platform, dir, ['--rate', String(rate)], `rate-${rate}-${attempt}`)
+        step = { rate, ...measured, passed: passes(measured.report) }
+        console.log(line(step))
+        steps.push(step)
+      }
+      return step as Step
     }
     // Down by halves while even the start rate misses; else up by `factor` until a rate misses.
     let rate = startRate
