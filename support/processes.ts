@@ -18,6 +18,17 @@ export interface RoleProcess {
   stop: (signal?: NodeJS.Signals) => Promise<number | null>
 }
 
+/** Everything `child` writes to stdout and stderr, so far, for assertions and failure messages. */
+export function collectOutput(child: ChildProcess): () => string {
+  let output = ''
+  const append = (chunk: Buffer | string) => {
+    output += chunk
+  }
+  child.stdout?.on('data', append)
+  child.stderr?.on('data', append)
+  return () => output
+}
+
 /** Starts `payrail <role>` as its own process and waits until its /healthz answers. */
 export async function startRole(
   role: string,
@@ -30,21 +41,16 @@ export async function startRole(
     env: { ...process.env, LOG_FORMAT: 'json', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
-  let output = ''
-  child.stdout?.on('data', (chunk) => {
-    output += chunk
-  })
-  child.stderr?.on('data', (chunk) => {
-    output += chunk
-  })
+  const output = collectOutput(child)
   const exited = once(child, 'exit')
   const url = `http://127.0.0.1:${port}`
   const deadline = Date.now() + timeoutMs
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`payrail ${role} exited with ${child.exitCode}:\n${output}`)
+    if (child.exitCode !== null)
+      throw new Error(`payrail ${role} exited with ${child.exitCode}:\n${output()}`)
     if (Date.now() > deadline) {
       child.kill('SIGKILL')
-      throw new Error(`payrail ${role} did not answer /healthz within ${timeoutMs} ms:\n${output}`)
+      throw new Error(`payrail ${role} did not answer /healthz within ${timeoutMs} ms:\n${output()}`)
     }
     const healthy = await fetch(`${url}/healthz`).then(
       (response) => response.ok,
@@ -56,7 +62,7 @@ export async function startRole(
   return {
     url,
     child,
-    output: () => output,
+    output,
     stop: async (signal = 'SIGTERM') => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal)
       const [code] = await exited

@@ -193,8 +193,10 @@ interface Result {
   closed?: Omit<Step, 'passed' | 'rate'>
 }
 
-async function measure(database: DialectName, apiProcesses: number): Promise<Result> {
+/** The platform of this run's options in a new folder (`dir`). */
+async function platformOf(database: DialectName, apiProcesses: number, profile = false) {
   const dir = mkdtempSync(join(tmpdir(), 'payrail-bench-platform-'))
+  const profileDir = join(dir, 'profiles')
   const platform = await startPlatform({
     dialect: database,
     apiProcesses,
@@ -202,7 +204,13 @@ async function measure(database: DialectName, apiProcesses: number): Promise<Res
     merchants,
     dir,
     env: roleEnv,
+    ...(profile ? { profileDir } : {}),
   })
+  return { dir, profileDir, platform }
+}
+
+async function measure(database: DialectName, apiProcesses: number): Promise<Result> {
+  const { dir, platform } = await platformOf(database, apiProcesses)
   try {
     console.log(`\n${database}, ${apiProcesses} api process(es): gateway ${platform.gatewayUrl}`)
     await offer(platform, dir, ['--rate', String(startRate / 2)], 'warm-up')
@@ -278,17 +286,7 @@ async function statementsPerAuthorize(database: DialectName): Promise<string> {
 
 /** One step at `rate` with every role under `--cpu-prof`; then where each role's CPU went. */
 async function profileAt(database: DialectName, apiProcesses: number, rate: number): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'payrail-bench-platform-'))
-  const profileDir = join(dir, 'profiles')
-  const platform = await startPlatform({
-    dialect: database,
-    apiProcesses,
-    acquirerLatency: values['acquirer-latency'],
-    merchants,
-    dir,
-    env: roleEnv,
-    profileDir,
-  })
+  const { dir, profileDir, platform } = await platformOf(database, apiProcesses, true)
   const names = [...platform.processes.keys()]
   try {
     await offer(platform, dir, ['--rate', String(Math.round(rate / 2))], 'warm-up')

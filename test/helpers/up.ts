@@ -4,6 +4,7 @@ import { once } from 'node:events'
 import { join } from 'node:path'
 import type { TestContext } from 'node:test'
 import { ROOT } from '../../src/cli/context.ts'
+import { collectOutput } from '../../support/processes.ts'
 import { until } from './until.ts'
 
 export interface UpProcess {
@@ -29,13 +30,7 @@ export async function startUp(
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   })
-  let output = ''
-  child.stdout?.on('data', (chunk) => {
-    output += chunk
-  })
-  child.stderr?.on('data', (chunk) => {
-    output += chunk
-  })
+  const output = collectOutput(child)
   const exited = once(child, 'exit')
   t.after(() => {
     try {
@@ -48,10 +43,10 @@ export async function startUp(
   await until(
     'payrail up is ready',
     () => {
-      assert.ok(child.exitCode === null, `up exited early:\n${output}`)
-      return output.includes('Press Ctrl-C to stop.')
+      assert.ok(child.exitCode === null, `up exited early:\n${output()}`)
+      return output().includes('Press Ctrl-C to stop.')
     },
     { timeoutMs: 60_000 },
   )
-  return { child, output: () => output, exited }
+  return { child, output, exited }
 }
