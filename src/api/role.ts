@@ -67,7 +67,11 @@ export async function startApiRole(
   metrics.admissionGauges(admission)
   const committer = new GroupCommitter(
     database,
-    { maxBatch: config.DB_GROUP_COMMIT_MAX, lanes: config.DB_GROUP_COMMIT_LANES },
+    {
+      maxBatch: config.DB_GROUP_COMMIT_MAX,
+      lanes: config.DB_GROUP_COMMIT_LANES,
+      ...(config.DB_GROUP_COMMIT_WAIT_MS === undefined ? {} : { waitMs: config.DB_GROUP_COMMIT_WAIT_MS }),
+    },
     metrics.groupCommit,
   )
   const service = new PaymentService({ ...writes, committer })

@@ -284,6 +284,8 @@ export const variables = {
   DB_GROUP_COMMIT_MAX: integer(1, 10_000, 64),
   /** Group-commit transactions in flight at once, each on its own connection (one on SQLite). */
   DB_GROUP_COMMIT_LANES: integer(1, 1000, 8),
+  /** How long a group commit's first request waits for others to join it; empty: 2 ms on SQLite, 0 (the end of the event-loop turn) on MariaDB and PostgreSQL. */
+  DB_GROUP_COMMIT_WAIT_MS: optional(integer(0, 1000)),
 
   /** Empty: the local broker that `payrail kafka start` runs on 127.0.0.1:9092. */
   KAFKA_BROKERS: brokerList(''),

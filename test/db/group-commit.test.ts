@@ -91,6 +91,36 @@ for (const dialect of dialects) {
     )
   })
 
+  test(`${dialect}: waitMs lets units of later turns join a batch, and a full batch starts at once`, async (t) => {
+    const database = await throwawayDatabase(t, dialect)
+    if (database === undefined) return
+    const handle = database.open(4)
+    const { db } = handle
+    await migrateToLatest(db, dialect)
+    const insert = (committer: GroupCommitter, id: string) =>
+      committer.run((trx) => trx.insertInto('merchants').values({ id, name: id, created_at: 1 }).execute())
+    const spaced = async (committer: GroupCommitter, prefix: string) => {
+      const runs: Promise<unknown>[] = []
+      for (let i = 0; i < 4; i++) {
+        runs.push(insert(committer, `${prefix}-${i}`))
+        await new Promise((resolve) => setTimeout(resolve, 5)) // a later turn of the event loop
+      }
+      await Promise.all(runs)
+    }
+    const waiting = recorder()
+    await spaced(new GroupCommitter(handle, { maxBatch: 64, lanes: 1, waitMs: 200 }, waiting.observer), 'w')
+    assert.deepEqual(waiting.sizes, [4], 'four units 5 ms apart met in one transaction')
+    const eager = recorder()
+    await spaced(new GroupCommitter(handle, { maxBatch: 64, lanes: 1, waitMs: 0 }, eager.observer), 'e')
+    assert.ok(eager.sizes.length > 1, `without a wait they did not all meet: ${eager.sizes}`)
+    const full = recorder()
+    const started = Date.now()
+    const committer = new GroupCommitter(handle, { maxBatch: 4, lanes: 1, waitMs: 1000 }, full.observer)
+    await Promise.all(['f-0', 'f-1', 'f-2', 'f-3'].map((id) => insert(committer, id)))
+    assert.ok(Date.now() - started < 800, 'a full batch did not wait for waitMs')
+    assert.deepEqual(full.sizes, [4])
+  })
+
   test(`${dialect}: with maxBatch 1 every unit is a transaction of its own`, async (t) => {
     const database = await throwawayDatabase(t, dialect)
     if (database === undefined) return
