@@ -30,7 +30,9 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { ROOT } from '../../src/cli/context.ts'
 import type { DialectName } from '../../src/db/database.ts'
+import { parseDuration } from '../../src/load/options.ts'
 import { answersText, type LoadReport } from '../../src/load/report.ts'
+import { metricOf } from '../../src/load/scrape.ts'
 import { createScratchDatabase, scratchServerOf } from '../../support/databases.ts'
 import { startAcquirer } from '../../support/processes.ts'
 import { profileStatements } from '../../support/statement-profile.ts'
@@ -74,7 +76,7 @@ const apiCounts = values['api-processes'].split(',').map((text) => number('api-p
 const startRate = number('start', values.start, 1)
 const factor = number('factor', values.factor, 1.05)
 const maxRate = number('max', values.max, startRate)
-const stepSeconds = number('step', values.step.replace(/s$/, ''), 3)
+const stepSeconds = parseDuration('--step', values.step) / 1000
 const p99Target = number('p99', values.p99, 1)
 const vus = number('vus', values.vus, 0)
 const merchants = number('merchants', values.merchants, 1)
@@ -93,15 +95,9 @@ async function groupCommits(platform: Platform): Promise<{ units: number; transa
   const total = { units: 0, transactions: 0 }
   for (const [name, role] of platform.processes) {
     if (!name.startsWith('api-')) continue
-    const text = await (await fetch(`${role.url}/metrics`)).text()
-    const sample = (metric: string) => {
-      const found = text
-        .split('\n')
-        .find((line) => line.startsWith(`${metric}{`) || line.startsWith(`${metric} `))
-      return found === undefined ? 0 : Number(found.slice(found.lastIndexOf(' ') + 1))
-    }
-    total.units += sample('payrail_db_group_commit_size_sum')
-    total.transactions += sample('payrail_db_group_commit_size_count')
+    const page = await (await fetch(`${role.url}/metrics`)).text()
+    total.units += metricOf(page, 'payrail_db_group_commit_size_sum') ?? 0
+    total.transactions += metricOf(page, 'payrail_db_group_commit_size_count') ?? 0
   }
   return total
 }

@@ -129,18 +129,13 @@ export class PaymentService {
     const paymentId = newId()
     const now = this.#now()
     const claimed = await this.#transact(async (trx) => {
-      const taken = !(await claimKey(
-        trx,
-        this.#dialect,
-        {
-          merchantId: command.merchantId,
-          key: command.idempotencyKey,
-          fingerprint: command.fingerprint,
-          paymentId,
-        },
-        now,
-      ))
-      if (taken) return false
+      const claim = {
+        merchantId: command.merchantId,
+        key: command.idempotencyKey,
+        fingerprint: command.fingerprint,
+        paymentId,
+      }
+      if (!(await claimKey(trx, this.#dialect, claim, now))) return false
       await trx
         .insertInto('authorization_attempts')
         .values({

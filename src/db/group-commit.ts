@@ -80,7 +80,8 @@ export class GroupCommitter {
   readonly #observer: GroupCommitObserver | undefined
   readonly #queue: Unit[] = []
   #running = 0
-  #scheduled: ReturnType<typeof setTimeout> | ReturnType<typeof setImmediate> | undefined
+  /** Cancels the pending start of the next batch; undefined when none is pending. */
+  #cancelStart: (() => void) | undefined
 
   constructor(
     database: Pick<DatabaseHandle, 'db' | 'dialect'>,
@@ -88,18 +89,14 @@ export class GroupCommitter {
     observer?: GroupCommitObserver,
   ) {
     this.#db = database.db
-    const resolved = resolveOptions<Partial<GroupCommitOptions>>(
+    const { maxBatch, lanes, waitMs } = resolveOptions<typeof GROUP_COMMIT_DEFAULTS & { waitMs?: number }>(
       'groupCommit',
       schema,
       GROUP_COMMIT_DEFAULTS,
       options,
     )
     const sqlite = database.dialect === 'sqlite'
-    this.#options = {
-      maxBatch: resolved.maxBatch ?? GROUP_COMMIT_DEFAULTS.maxBatch,
-      lanes: sqlite ? 1 : (resolved.lanes ?? GROUP_COMMIT_DEFAULTS.lanes),
-      waitMs: resolved.waitMs ?? (sqlite ? SQLITE_WAIT_MS : 0),
-    }
+    this.#options = { maxBatch, lanes: sqlite ? 1 : lanes, waitMs: waitMs ?? (sqlite ? SQLITE_WAIT_MS : 0) }
     this.#observer = observer
   }
 
@@ -112,25 +109,28 @@ export class GroupCommitter {
       // turn's I/O delivered. better-sqlite3 is synchronous: a SQLite transaction ends within the
       // turn that began it, so without this wait no two requests ever met (72 units made 72
       // transactions in test/api/group-commit.test.ts).
-      if (this.#scheduled !== undefined) {
-        if (this.#queue.length >= this.#options.maxBatch) this.#startNow()
-        return
-      }
-      const start = () => {
-        this.#scheduled = undefined
+      if (this.#cancelStart === undefined) this.#scheduleStart()
+      else if (this.#queue.length >= this.#options.maxBatch) {
+        // A full batch waits no longer.
+        this.#cancelStart()
+        this.#cancelStart = undefined
         this.#startBatches()
       }
-      this.#scheduled =
-        this.#options.waitMs === 0 ? setImmediate(start) : setTimeout(start, this.#options.waitMs)
     })
   }
 
-  /** A full batch waits no longer. */
-  #startNow(): void {
-    if (this.#options.waitMs === 0) clearImmediate(this.#scheduled as ReturnType<typeof setImmediate>)
-    else clearTimeout(this.#scheduled as ReturnType<typeof setTimeout>)
-    this.#scheduled = undefined
-    this.#startBatches()
+  #scheduleStart(): void {
+    const start = () => {
+      this.#cancelStart = undefined
+      this.#startBatches()
+    }
+    if (this.#options.waitMs === 0) {
+      const immediate = setImmediate(start)
+      this.#cancelStart = () => clearImmediate(immediate)
+    } else {
+      const timer = setTimeout(start, this.#options.waitMs)
+      this.#cancelStart = () => clearTimeout(timer)
+    }
   }
 
   #startBatches(): void {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, test } from 'node:test'
+import { metricOf } from '../../src/load/scrape.ts'
 import { startAcquirer } from '../../support/processes.ts'
 import { startApi } from '../helpers/api.ts'
 import { dialects } from '../helpers/databases.ts'
@@ -7,13 +8,8 @@ import { dialects } from '../helpers/databases.ts'
 const acquirer = await startAcquirer()
 after(() => acquirer.stop())
 
-/** A sample of the api's metrics text (`name 3` or `name{role="api"} 3`); 0 when absent. */
-function metricValue(text: string, name: string): number {
-  const line = text
-    .split('\n')
-    .find((candidate) => candidate.startsWith(`${name} `) || candidate.startsWith(`${name}{`))
-  return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1))
-}
+/** A sample of the api's metrics text; 0 when absent. */
+const metricValue = (page: string, name: string) => metricOf(page, name) ?? 0
 
 for (const dialect of dialects) {
   test(`${dialect}: concurrent authorizes commit in shared transactions; a reused key in a batch is answered without splitting it`, async (t) => {
