@@ -26,6 +26,8 @@ test('payrail up prepares database and topics, runs the roles, prints a working 
     API_PORT: String(apiPort),
     ACQUIRER_PORT: String(acquirerPort),
     ACQUIRER_URL: `http://127.0.0.1:${acquirerPort}`,
+    ACQUIRER_AUTH_FAILURE_RATE: '0',
+    ACQUIRER_SETTLE_FAILURE_RATE: '0',
     RELAY_METRICS_PORT: String(relayPort),
     GATEWAY_PORT: String(gatewayPort),
     WORKER_METRICS_PORT: String(workerPort),
