@@ -8,6 +8,7 @@ import { createAdmin } from '../../src/kafka/connection.ts'
 import { freePort } from '../../support/processes.ts'
 import { outboxRows } from '../helpers/outbox.ts'
 import { requireService } from '../helpers/services.ts'
+import { until } from '../helpers/until.ts'
 import { startUp } from '../helpers/up.ts'
 
 test('payrail up prepares database and topics, runs the roles, prints a working demo key, and stops it all on SIGTERM', async (t) => {
@@ -62,13 +63,11 @@ test('payrail up prepares database and topics, runs the roles, prints a working 
   const tables = (await handle.db.introspection.getTables()).map((table) => table.name)
   assert.ok(tables.includes('outbox_events'))
   // The relay that payrail up runs publishes the authorization.
-  const deadline2 = Date.now() + 30_000
-  for (;;) {
-    const row = (await outboxRows(handle.db)).find((r) => r.paymentId === paymentId)
-    if (row?.state === 'PUBLISHED') break
-    assert.ok(Date.now() < deadline2, `the authorization was not published: ${row?.state}`)
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
+  await until(
+    'the authorization to be published',
+    async () => (await outboxRows(handle.db)).find((r) => r.paymentId === paymentId)?.state === 'PUBLISHED',
+    { timeoutMs: 30_000, intervalMs: 100 },
+  )
 
   // The worker that payrail up runs settles a capture and posts it to the ledger.
   const capture = await fetch(`http://127.0.0.1:${apiPort}/api/payments/capture/${paymentId}`, {
@@ -77,16 +76,20 @@ test('payrail up prepares database and topics, runs the roles, prints a working 
     body: JSON.stringify({}),
   })
   assert.equal(capture.status, 202, await capture.text())
-  const deadline3 = Date.now() + 60_000
-  for (;;) {
-    const read = await fetch(`http://127.0.0.1:${apiPort}/api/payments/${paymentId}`, {
-      headers: { authorization: `Bearer ${demoKey}` },
-    })
-    const payment = (await read.json()) as { status: string; ledgerEntries: unknown[] }
-    if (payment.status === 'CAPTURED' && payment.ledgerEntries.length === 1) break
-    assert.ok(Date.now() < deadline3, `not settled and posted: ${JSON.stringify(payment)}\n${up.output()}`)
-    await new Promise((resolve) => setTimeout(resolve, 200))
-  }
+  let payment: { status: string; ledgerEntries: unknown[] } | undefined
+  await until(
+    'the capture to be settled and posted',
+    async () => {
+      const read = await fetch(`http://127.0.0.1:${apiPort}/api/payments/${paymentId}`, {
+        headers: { authorization: `Bearer ${demoKey}` },
+      })
+      payment = (await read.json()) as { status: string; ledgerEntries: unknown[] }
+      return payment.status === 'CAPTURED' && payment.ledgerEntries.length === 1
+    },
+    { timeoutMs: 60_000, intervalMs: 200 },
+  ).catch((error: Error) => {
+    throw new Error(`${error.message}: ${JSON.stringify(payment)}\n${up.output()}`)
+  })
 
   const admin = createAdmin({ brokers: brokers.split(','), clientId: 'payrail-test', retries: 3 })
   const metadata = await admin.metadata({ topics: ['payment.authorized', 'payment.dlq'], forceUpdate: true })

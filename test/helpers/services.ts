@@ -1,4 +1,5 @@
 import type { TestContext } from 'node:test'
+import { type SystemTool, systemTools, whichTool } from '../../src/cli/system-tools.ts'
 import {
   probeTestService,
   type TestService,
@@ -40,6 +41,19 @@ export async function requireService(t: TestContext, service: TestService): Prom
   const problem = await probeOnce(service)
   if (problem === undefined) return url
   const message = `${testServices[service].label} at ${url} does not answer (${problem}); set ${testServices[service].variable}`
+  if (process.env.CI === 'true') throw new Error(message)
+  t.skip(message)
+  return undefined
+}
+
+/**
+ * The path of a program from Debian's packages that this test runs (`payrail test` installs it
+ * when missing). Missing in CI fails the test; elsewhere the test is skipped, naming it.
+ */
+export function requireTool(t: TestContext, tool: SystemTool): string | undefined {
+  const path = whichTool(tool)
+  if (path !== undefined) return path
+  const message = `${systemTools[tool].label} is not on PATH (Debian package ${systemTools[tool].package}; ./payrail test installs it as root)`
   if (process.env.CI === 'true') throw new Error(message)
   t.skip(message)
   return undefined

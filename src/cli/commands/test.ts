@@ -5,6 +5,7 @@ import type { Command } from 'commander'
 import { PayrailError } from '../../domain/errors.ts'
 import { startBroker, stopBroker } from '../../kafka/local-broker/broker.ts'
 import { ROOT, say, warn } from '../context.ts'
+import { ensureSystemTools, type SystemTool, systemTools } from '../system-tools.ts'
 import { probeTestService, type TestService, testServices, testServiceUrl } from '../test-services.ts'
 
 /** Longest time one test may take. */
@@ -67,13 +68,20 @@ export function registerTest(program: Command): void {
             )
           }
         }
+        // Programs from Debian's packages (promtool, Prometheus, docker-compose): installed here
+        // when missing, so that a new machine runs the rule, monitoring and compose tests too.
+        const tools = Object.keys(systemTools) as SystemTool[]
+        const absent = ensureSystemTools(tools)
+        for (const tool of tools)
+          if (!absent.some((entry) => entry.tool === tool)) say(`${tool.padEnd(10)} on PATH`)
+        for (const { tool, reason } of absent) missing.push(`${systemTools[tool].label} (${reason})`)
         if (missing.length > 0) {
           if (ci)
             throw new PayrailError(
               'DEPENDENCY_MISSING',
-              `CI needs every server; not answering: ${missing.join('; ')}`,
+              `CI needs every server and program; missing: ${missing.join('; ')}`,
             )
-          for (const line of missing) warn(`${line} does not answer: its tests will be skipped`)
+          for (const line of missing) warn(`${line} is missing: its tests will be skipped`)
         }
 
         // node --test takes files and globs, not folders: a folder means every test file in it.
