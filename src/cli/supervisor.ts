@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { connect } from 'node:net'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { PayrailError } from '../domain/errors.ts'
@@ -28,10 +29,29 @@ export class Supervisor {
   readonly #children: Child[] = []
   #stopping = false
 
-  /** Called when a role exits while nobody asked it to. */
-  onUnexpectedExit: (role: string, code: number | null) => void = () => {}
+  #unexpected: string | undefined
+  #onUnexpected: ((reason: string) => void) | undefined
+
+  /**
+   * Resolves with the reason once a role exits while nobody asked it to, at once if one already
+   * did (a role may die before the caller starts listening, e.g. while later roles start).
+   */
+  unexpectedExit(): Promise<string> {
+    if (this.#unexpected !== undefined) return Promise.resolve(this.#unexpected)
+    return new Promise((resolve) => {
+      this.#onUnexpected = resolve
+    })
+  }
 
   async start(spec: RoleSpec, env: NodeJS.ProcessEnv, timeoutMs = 60_000): Promise<void> {
+    // Another process answering /healthz on the role's port would pass for the role while the
+    // role itself dies of EADDRINUSE (seen with two platforms on one port set).
+    const { hostname, port } = new URL(spec.url)
+    if (await listening(hostname, Number(port)))
+      throw new PayrailError(
+        'PORT_IN_USE',
+        `payrail ${spec.role} cannot start: another process listens on ${hostname}:${port}; stop it or set another port`,
+      )
     const child = spawn(process.execPath, [join(ROOT, 'src', 'cli', 'main.ts'), spec.role], {
       env,
       stdio: ['ignore', 'inherit', 'inherit'],
@@ -39,7 +59,9 @@ export class Supervisor {
     const exited = once(child, 'exit')
     this.#children.push({ spec, process: child, exited })
     child.on('exit', (code) => {
-      if (!this.#stopping) this.onUnexpectedExit(spec.role, code)
+      if (this.#stopping || this.#unexpected !== undefined) return
+      this.#unexpected = `payrail ${spec.role} exited unexpectedly (code ${code})`
+      this.#onUnexpected?.(this.#unexpected)
     })
     const deadline = Date.now() + timeoutMs
     for (;;) {
@@ -65,4 +87,20 @@ export class Supervisor {
     this.#stopping = true
     for (const child of [...this.#children].reverse()) await stopChild(child.process, child.exited, graceMs)
   }
+}
+
+/** Whether something accepts TCP connections at host:port (refused or unreachable: no). */
+function listening(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: host.replace(/^\[|\]$/g, ''), port, timeout: 1000 })
+    socket.once('connect', () => {
+      socket.destroy()
+      resolve(true)
+    })
+    socket.once('timeout', () => {
+      socket.destroy()
+      resolve(false)
+    })
+    socket.once('error', () => resolve(false))
+  })
 }

@@ -87,6 +87,9 @@ export const errorCatalog = {
   },
   DEPENDENCY_MISSING: { status: 503, retryable: false, title: 'A required program is missing' },
   KAFKA_UNAVAILABLE: { status: 503, retryable: true, title: 'Kafka is unreachable' },
+  // `payrail up` found another process listening where a role must listen: it refuses to start
+  // rather than report the other process's health as its own role's.
+  PORT_IN_USE: { status: 500, retryable: false, title: 'A port payrail needs is taken by another process' },
   KAFKA_BROKER_START_FAILED: { status: 500, retryable: false, title: 'The local Kafka broker did not start' },
   CONSUMER_CLOSED: {
     status: 503,

@@ -1,19 +1,26 @@
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { mkdtempSync } from 'node:fs'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
+import { ROOT } from '../../src/cli/context.ts'
 import { openDatabase } from '../../src/db/database.ts'
 import { createAdmin } from '../../src/kafka/connection.ts'
-import { freePort } from '../../support/processes.ts'
+import { collectOutput, freePort, freePorts } from '../../support/processes.ts'
+import { privateBroker } from '../helpers/kafka.ts'
 import { outboxRows } from '../helpers/outbox.ts'
 import { requireService } from '../helpers/services.ts'
 import { until } from '../helpers/until.ts'
 import { startUp } from '../helpers/up.ts'
 
 test('payrail up prepares database and topics, runs the roles, prints a working demo key, and stops it all on SIGTERM', async (t) => {
-  const brokers = await requireService(t, 'kafka')
-  if (brokers === undefined) return
+  // A broker of its own: another platform's workers on the shared one would join the same
+  // consumer groups and take this platform's captures (dead-lettered there, never settled here).
+  const brokers = await privateBroker(t)
   const dir = mkdtempSync(join(tmpdir(), 'payrail-up-'))
   const databaseUrl = `sqlite:${join(dir, 'payrail.db')}`
   const apiPort = await freePort()
@@ -51,7 +58,13 @@ test('payrail up prepares database and topics, runs the roles, prints a working 
   assert.equal(authorize.status, 201)
   const paymentId = ((await authorize.json()) as { paymentId: string }).paymentId
   // The gateway that payrail up runs fronts that api.
-  assert.match(output, new RegExp(`gateway +http://127\\.0\\.0\\.1:${gatewayPort}`))
+  assert.match(
+    output,
+    new RegExp(
+      `gateway +http://127\\.0\\.0\\.1:${gatewayPort} +public entry → api \\(http://127\\.0\\.0\\.1:${apiPort}\\)`,
+    ),
+    'up names the api the gateway really fronts',
+  )
   const viaGateway = await fetch(`http://127.0.0.1:${gatewayPort}/api/payments/${paymentId}`, {
     headers: { authorization: `Bearer ${demoKey}` },
   })
@@ -106,4 +119,60 @@ test('payrail up prepares database and topics, runs the roles, prints a working 
     () => true,
   )
   assert.ok(apiGone, 'the api stopped with payrail up')
+})
+
+test('payrail up refuses a role port that another process holds, naming it, and leaves no role running', async (t) => {
+  const brokers = await requireService(t, 'kafka')
+  if (brokers === undefined) return
+  const dir = mkdtempSync(join(tmpdir(), 'payrail-up-taken-'))
+  // Another server that answers /healthz like a role: before the fix, up took its answer for the
+  // gateway's, printed "payrail is up", and ran on with the gateway dead of EADDRINUSE.
+  const other = createServer((_request, response) => response.end('{"status":"ok"}'))
+  other.listen(0, '127.0.0.1')
+  await once(other, 'listening')
+  t.after(() => other.close())
+  const takenPort = (other.address() as AddressInfo).port
+  const [apiPort, acquirerPort, relayPort, workerPort] = await freePorts(4)
+  const child = spawn(process.execPath, [join(ROOT, 'src', 'cli', 'main.ts'), 'up'], {
+    cwd: dir,
+    env: {
+      ...process.env,
+      LOG_FORMAT: 'json',
+      DATABASE_URL: `sqlite:${join(dir, 'payrail.db')}`,
+      KAFKA_BROKERS: brokers,
+      API_PORT: String(apiPort),
+      ACQUIRER_PORT: String(acquirerPort),
+      ACQUIRER_URL: `http://127.0.0.1:${acquirerPort}`,
+      RELAY_METRICS_PORT: String(relayPort),
+      GATEWAY_PORT: String(takenPort),
+      WORKER_METRICS_PORT: String(workerPort),
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  })
+  const output = collectOutput(child)
+  t.after(() => {
+    try {
+      process.kill(-(child.pid as number), 'SIGKILL')
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error
+    }
+  })
+  const [code] = await until(
+    'payrail up to exit',
+    () => (child.exitCode === null ? false : [child.exitCode]),
+    {
+      timeoutMs: 90_000,
+    },
+  )
+  assert.notEqual(code, 0, output())
+  assert.match(output(), new RegExp(`another process listens on 127\\.0\\.0\\.1:${takenPort}`))
+  assert.doesNotMatch(output(), /payrail is up/)
+  for (const port of [apiPort, acquirerPort]) {
+    const gone = await fetch(`http://127.0.0.1:${port}/healthz`).then(
+      () => false,
+      () => true,
+    )
+    assert.ok(gone, `the role on ${port} was stopped when up gave up\n${output()}`)
+  }
 })

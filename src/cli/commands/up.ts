@@ -45,6 +45,13 @@ export function registerUp(program: Command): void {
       // An address to reach a role at: a wildcard bind is reached on loopback.
       const at = (bound: string) => (bound === '0.0.0.0' || bound === '::' ? '127.0.0.1' : bound)
       const host = at(cfg.HOST)
+      const apiUrls = Array.from(
+        { length: apiProcesses },
+        (_, i) => `http://${at(cfg.API_HOST)}:${cfg.API_PORT + i}`,
+      )
+      // The gateway fronts the api started here, unless told to front others.
+      const upstream =
+        cfg.GATEWAY_UPSTREAM_API === DEFAULT_UPSTREAM ? apiUrls.join(',') : cfg.GATEWAY_UPSTREAM_API
       const roles = [
         {
           role: 'acquirer',
@@ -55,14 +62,14 @@ export function registerUp(program: Command): void {
         // scraped and ejected by the gateway on its own.
         ...Array.from({ length: apiProcesses }, (_, i) => ({
           role: 'api',
-          url: `http://${at(cfg.API_HOST)}:${cfg.API_PORT + i}`,
+          url: apiUrls[i] as string,
           port: cfg.API_PORT + i,
           what: `payment API${apiProcesses > 1 ? ` ${i + 1} of ${apiProcesses}` : ''} (OpenAPI at /api/openapi.json)`,
         })),
         {
           role: 'gateway',
           url: `http://${host}:${cfg.GATEWAY_PORT}`,
-          what: `public entry → api (${cfg.GATEWAY_UPSTREAM_API}); rate limits ${cfg.REDIS_URL === undefined ? 'in memory' : 'in Redis'}`,
+          what: `public entry → api (${upstream}); rate limits ${cfg.REDIS_URL === undefined ? 'in memory' : 'in Redis'}`,
         },
         {
           role: 'relay',
@@ -99,14 +106,7 @@ export function registerUp(program: Command): void {
         const env = {
           ...process.env,
           ...(cfg.KAFKA_BROKERS === '' ? {} : { KAFKA_BROKERS: cfg.KAFKA_BROKERS }),
-          // The gateway fronts the api started here, unless told to front others.
-          GATEWAY_UPSTREAM_API:
-            cfg.GATEWAY_UPSTREAM_API === DEFAULT_UPSTREAM
-              ? roles
-                  .filter((role) => role.role === 'api')
-                  .map((role) => role.url)
-                  .join(',')
-              : cfg.GATEWAY_UPSTREAM_API,
+          GATEWAY_UPSTREAM_API: upstream,
         }
         for (const role of roles) {
           const port = 'port' in role ? { API_PORT: String(role.port) } : {}
@@ -135,10 +135,7 @@ export function registerUp(program: Command): void {
       )
       say('Press Ctrl-C to stop.')
 
-      const unexpected = new Promise<string>((resolve) => {
-        supervisor.onUnexpectedExit = (role, code) =>
-          resolve(`payrail ${role} exited unexpectedly (code ${code})`)
-      })
+      const unexpected = supervisor.unexpectedExit()
       const signal = Promise.race([once(process, 'SIGINT'), once(process, 'SIGTERM')]).then(
         ([name]) => `received ${String(name)}`,
       )
