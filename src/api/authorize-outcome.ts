@@ -6,7 +6,8 @@ import type { Database, PaymentTable } from '../db/schema.ts'
 import { PayrailError } from '../domain/errors.ts'
 import type { PaymentStatus } from '../domain/payment.ts'
 import type { CommitHandOff } from '../outbox/hand-off.ts'
-import { appendEvent } from '../outbox/writer.ts'
+import { type EventRows, eventRows, type OutboxRecord, writeEvent } from '../outbox/writer.ts'
+import { writeOutcomePostgres } from './authorize-postgres.ts'
 import { answerForTakenKey, completeKey, type Outcome, type StoredResponse } from './idempotency.ts'
 import { paymentView } from './views.ts'
 
@@ -54,29 +55,6 @@ export async function finalizeAttempt(
   const now = deps.now()
   const transact: Transact = deps.transact ?? ((work) => deps.db.transaction().execute(work))
   const written = await transact(async (trx) => {
-    const claimed = await trx
-      .updateTable('authorization_attempts')
-      .set({ state: 'DONE', updated_at: databaseNowMs(deps.dialect) })
-      .where('payment_id', '=', attempt.paymentId)
-      .where('state', '=', 'PENDING')
-      .executeTakeFirst()
-    if (Number(claimed.numUpdatedRows) === 0) {
-      const abandoned = await trx
-        .updateTable('authorization_attempts')
-        // Due for the sweep at once: voids are safe to repeat, so racing the caller's own is harmless.
-        .set({
-          state: result.approved ? 'VOIDING' : 'ABANDONED',
-          next_check_at: 0,
-          failures: 0,
-          updated_at: databaseNowMs(deps.dialect),
-        })
-        .where('payment_id', '=', attempt.paymentId)
-        .where('state', '=', 'ABANDONED')
-        .executeTakeFirst()
-      if (Number(abandoned.numUpdatedRows) === 0) return undefined
-      const late: LateAnswer = { late: true, mustVoid: result.approved }
-      return late
-    }
     const status: PaymentStatus = result.approved ? 'AUTHORIZED' : 'AUTH_FAILED'
     const message = result.approved
       ? `approved (authorization code ${result.authorizationCode})`
@@ -100,31 +78,42 @@ export async function finalizeAttempt(
       created_at: now,
       updated_at: now,
     }
-    await trx.insertInto('payments').values(payment).execute()
-    const records = result.approved
-      ? [
-          await appendEvent(
-            trx,
-            deps.dialect,
-            {
-              type: 'PAYMENT_AUTHORIZED',
-              paymentId: attempt.paymentId,
-              merchantId: attempt.merchantId,
-              data: {
-                amount: attempt.amount,
-                currency: attempt.currency,
-                authorizationCode: result.authorizationCode,
-              },
-              traceparent,
+    const event = result.approved
+      ? eventRows(
+          {
+            type: 'PAYMENT_AUTHORIZED',
+            paymentId: attempt.paymentId,
+            merchantId: attempt.merchantId,
+            data: {
+              amount: attempt.amount,
+              currency: attempt.currency,
+              authorizationCode: result.authorizationCode,
             },
-            now,
-            1,
-          ),
-        ]
-      : []
+            traceparent,
+          },
+          now,
+          1,
+        )
+      : undefined
     const response: StoredResponse = { statusCode: 201, body: paymentView(payment) }
-    await completeKey(trx, attempt.merchantId, attempt.idempotencyKey, response, now)
-    return { response, records }
+    const records = await writeOutcome(trx, deps.dialect, attempt, { payment, event, response, now })
+    if (records !== undefined) return { response, records }
+    // The attempt was not PENDING: another process finished it, or the sweep abandoned it.
+    const abandoned = await trx
+      .updateTable('authorization_attempts')
+      // Due for the sweep at once: voids are safe to repeat, so racing the caller's own is harmless.
+      .set({
+        state: result.approved ? 'VOIDING' : 'ABANDONED',
+        next_check_at: 0,
+        failures: 0,
+        updated_at: databaseNowMs(deps.dialect),
+      })
+      .where('payment_id', '=', attempt.paymentId)
+      .where('state', '=', 'ABANDONED')
+      .executeTakeFirst()
+    if (Number(abandoned.numUpdatedRows) === 0) return undefined
+    const late: LateAnswer = { late: true, mustVoid: result.approved }
+    return late
   })
   if (written !== undefined && !('response' in written)) return written
   if (written === undefined) {
@@ -140,6 +129,55 @@ export async function finalizeAttempt(
   }
   deps.afterCommit.handOff(written.records)
   return { ...written.response, replayed: false }
+}
+
+/**
+ * Marks a PENDING attempt DONE and writes what its answer decided: the payment, the approval's
+ * event and the key's response. Undefined, with nothing written, when the attempt was not PENDING.
+ * One statement on PostgreSQL (authorize-postgres.ts), four or six elsewhere; the same rows.
+ */
+async function writeOutcome(
+  trx: Transaction<Database>,
+  dialect: DialectName,
+  attempt: AuthorizeAttempt,
+  write: {
+    payment: Selectable<PaymentTable>
+    event: EventRows | undefined
+    response: StoredResponse
+    now: number
+  },
+): Promise<OutboxRecord[] | undefined> {
+  const { payment, event, response, now } = write
+  if (dialect === 'postgres') {
+    const { claimed, outboxId } = await writeOutcomePostgres(trx, {
+      paymentId: attempt.paymentId,
+      payment,
+      event,
+      key: {
+        merchantId: attempt.merchantId,
+        idempotencyKey: attempt.idempotencyKey,
+        responseStatus: response.statusCode,
+        responseBody: JSON.stringify(response.body),
+        now,
+      },
+    })
+    if (!claimed) return undefined
+    if (event === undefined) return []
+    if (outboxId === undefined)
+      throw new PayrailError('INTERNAL', `no outbox id for the approval of ${attempt.paymentId}`)
+    return [{ id: outboxId, ...event.record }]
+  }
+  const claimed = await trx
+    .updateTable('authorization_attempts')
+    .set({ state: 'DONE', updated_at: databaseNowMs(dialect) })
+    .where('payment_id', '=', attempt.paymentId)
+    .where('state', '=', 'PENDING')
+    .executeTakeFirst()
+  if (Number(claimed.numUpdatedRows) === 0) return undefined
+  await trx.insertInto('payments').values(payment).execute()
+  const records = event === undefined ? [] : [await writeEvent(trx, dialect, event)]
+  await completeKey(trx, attempt.merchantId, attempt.idempotencyKey, response, now)
+  return records
 }
 
 /**

@@ -111,10 +111,10 @@ export async function claimKey(
   }
 }
 
-type KeyClaim = { merchantId: string; key: string; fingerprint: string; paymentId: string }
+export type KeyClaim = { merchantId: string; key: string; fingerprint: string; paymentId: string }
 
 /** The record of a key just taken: IN_PROGRESS, or COMPLETED with its response. */
-function keyRecord(claim: KeyClaim, response: StoredResponse | undefined, now: number) {
+export function keyRecord(claim: KeyClaim, response: StoredResponse | undefined, now: number) {
   return {
     merchant_id: claim.merchantId,
     idempotency_key: claim.key,

@@ -13,10 +13,12 @@ import { ledgerEntriesOf } from '../ledger/entries.ts'
 import { type CommitHandOff, tableOnlyHandOff } from '../outbox/hand-off.ts'
 import { appendEvent, type OutboxRecord } from '../outbox/writer.ts'
 import { finalizeAttempt, type Transact, voidLateApproval } from './authorize-outcome.ts'
+import { claimAttemptPostgres } from './authorize-postgres.ts'
 import {
   abandonAttempt,
   answerForTakenKey,
   claimKey,
+  keyRecord,
   type Outcome,
   recordKey,
   type StoredResponse,
@@ -135,21 +137,21 @@ export class PaymentService {
         fingerprint: command.fingerprint,
         paymentId,
       }
+      const attempt = {
+        payment_id: paymentId,
+        merchant_id: command.merchantId,
+        idempotency_key: command.idempotencyKey,
+        amount: command.amount,
+        currency: command.currency,
+        state: 'PENDING',
+        // The database's clock: the recovery sweep judges the attempt's age by it.
+        created_at: databaseNowMs(this.#dialect),
+        updated_at: databaseNowMs(this.#dialect),
+      }
+      if (this.#dialect === 'postgres')
+        return claimAttemptPostgres(trx, keyRecord(claim, undefined, now), attempt)
       if (!(await claimKey(trx, this.#dialect, claim, now))) return false
-      await trx
-        .insertInto('authorization_attempts')
-        .values({
-          payment_id: paymentId,
-          merchant_id: command.merchantId,
-          idempotency_key: command.idempotencyKey,
-          amount: command.amount,
-          currency: command.currency,
-          state: 'PENDING',
-          // The database's clock: the recovery sweep judges the attempt's age by it.
-          created_at: databaseNowMs(this.#dialect),
-          updated_at: databaseNowMs(this.#dialect),
-        })
-        .execute()
+      await trx.insertInto('authorization_attempts').values(attempt).execute()
       return true
     })
     if (!claimed) {

@@ -52,30 +52,36 @@ function newTraceparent(): string {
   return `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`
 }
 
+/** An event's three rows as written (the outbox row, the timeline row) and its record but for the id. */
+export interface EventRows {
+  outboxRow: {
+    event_id: string
+    payment_id: string
+    merchant_id: string
+    sequence: number
+    topic: string
+    event_type: EventType
+    payload: string
+    headers: string
+    created_at: number
+    bucket: number
+  }
+  timelineRow: {
+    event_id: string
+    payment_id: string
+    sequence: number
+    event_type: EventType
+    occurred_at: number
+    data: string
+  }
+  record: Omit<OutboxRecord, 'id'>
+}
+
 /**
- * Appends one event to the outbox inside the caller's transaction, so that it commits or rolls
- * back with the change it describes. The payment's next `sequence` is taken by incrementing
- * `payments.last_sequence`, which also locks the payment row until commit: two transactions on
- * one payment can never write the same sequence or commit them out of order.
- * The event also goes to `payment_events`, the payment's timeline, which outlives the outbox row.
- * Used by the API and by the workers for their own events.
- *
- * `knownSequence`: the sequence the caller has already set on the payment row in this
- * transaction, while it holds the row (a payment it inserted with `last_sequence` 1, or an
- * update under the lock of its `select … for update`); it saves the increment and its read
- * (2 of an authorize's 15 statements). Absent: taken here as above.
- *
- * `dialect`: the transaction's, which decides how the rows are written (one statement on
- * PostgreSQL, three elsewhere; the same rows either way).
+ * The rows that announce `event` as the payment's `sequence`-th, for `appendEvent` and for a
+ * caller that writes them inside a statement of its own (authorize's one statement on PostgreSQL).
  */
-export async function appendEvent(
-  trx: Transaction<Database>,
-  dialect: DialectName,
-  event: NewEvent,
-  now: number,
-  knownSequence?: number,
-): Promise<OutboxRecord> {
-  const sequence = knownSequence ?? (await takeSequence(trx, event.paymentId))
+export function eventRows(event: NewEvent, now: number, sequence: number): EventRows {
   const eventId = newId()
   const envelope: EventEnvelope = {
     eventId,
@@ -115,6 +121,57 @@ export async function appendEvent(
     occurred_at: now,
     data: JSON.stringify(event.data),
   }
+  return {
+    outboxRow,
+    timelineRow,
+    record: {
+      eventId,
+      paymentId: event.paymentId,
+      sequence,
+      topic,
+      payload,
+      headers,
+      createdAt: now,
+      bucket,
+    },
+  }
+}
+
+/**
+ * Appends one event to the outbox inside the caller's transaction, so that it commits or rolls
+ * back with the change it describes. The payment's next `sequence` is taken by incrementing
+ * `payments.last_sequence`, which also locks the payment row until commit: two transactions on
+ * one payment can never write the same sequence or commit them out of order.
+ * The event also goes to `payment_events`, the payment's timeline, which outlives the outbox row.
+ * Used by the API and by the workers for their own events.
+ *
+ * `knownSequence`: the sequence the caller has already set on the payment row in this
+ * transaction, while it holds the row (a payment it inserted with `last_sequence` 1, or an
+ * update under the lock of its `select … for update`); it saves the increment and its read
+ * (2 of an authorize's 15 statements). Absent: taken here as above.
+ *
+ * `dialect`: the transaction's, which decides how the rows are written (one statement on
+ * PostgreSQL, three elsewhere; the same rows either way).
+ */
+export async function appendEvent(
+  trx: Transaction<Database>,
+  dialect: DialectName,
+  event: NewEvent,
+  now: number,
+  knownSequence?: number,
+): Promise<OutboxRecord> {
+  const sequence = knownSequence ?? (await takeSequence(trx, event.paymentId))
+  return writeEvent(trx, dialect, eventRows(event, now, sequence))
+}
+
+/** Writes an event's rows (`eventRows`) in the caller's transaction: `appendEvent` without the sequence. */
+export async function writeEvent(
+  trx: Transaction<Database>,
+  dialect: DialectName,
+  rows: EventRows,
+): Promise<OutboxRecord> {
+  const { outboxRow, timelineRow, record } = rows
+  const { event_id: eventId, bucket } = outboxRow
   let id: number
   if (dialect === 'postgres') {
     // One statement instead of three: the outbox row, the timeline row and the queue row in
@@ -139,15 +196,5 @@ export async function appendEvent(
     id = Number(inserted.insertId)
     await trx.insertInto('outbox_pending').values({ id, bucket }).execute()
   }
-  return {
-    id,
-    eventId,
-    paymentId: event.paymentId,
-    sequence,
-    topic,
-    payload,
-    headers,
-    createdAt: now,
-    bucket,
-  }
+  return { id, ...record }
 }

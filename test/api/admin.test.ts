@@ -5,6 +5,7 @@ import { startAcquirer } from '../../support/processes.ts'
 import { ADMIN_TOKEN, startApi } from '../helpers/api.ts'
 import { runCli } from '../helpers/cli.ts'
 import { dialects } from '../helpers/databases.ts'
+import { until } from '../helpers/until.ts'
 
 const acquirer = await startAcquirer()
 after(() => acquirer.stop())
@@ -53,7 +54,13 @@ for (const dialect of dialects) {
     const afterRevoke = await api.call('GET', '/api/payments', { key: second.body.apiKey })
     assert.equal(afterRevoke.status, 401, 'the revoked key no longer authenticates')
 
-    const entries = (await listAdminAudit(api.db)).reverse()
+    // The status is added once the answer has gone (onResponse): wait for the last one's.
+    const entries = (
+      await until('every admin answer to be audited', async () => {
+        const listed = await listAdminAudit(api.db)
+        return listed.every((entry) => entry.status !== null) && listed
+      })
+    ).reverse()
     assert.deepEqual(
       entries.map((entry) => [entry.action, entry.target, entry.status]),
       [
