@@ -69,9 +69,9 @@ for (const dialect of dialects) {
       assert.equal(headers['event-type'], 'PAYMENT_AUTHORIZED')
       assert.match(headers.traceparent, /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/)
       assert.deepEqual(
-        api.handedOff.map((record) => record.eventId),
-        [envelope.eventId],
-        'the committed row is handed off after commit',
+        api.handedOff.map((record) => [record.id, record.eventId, record.bucket, record.payload]),
+        [[Number(row.id), envelope.eventId, row.bucket, row.payload]],
+        'the committed row is handed off after commit, with its id (the relay marks it published by it)',
       )
     })
 
