@@ -1,5 +1,4 @@
-import { Command, CommanderError } from 'commander'
-import { errorCatalog } from '../domain/errors.ts'
+import { Command } from 'commander'
 import { exitQuietlyWhenOutputCloses } from './closed-output.ts'
 import { registerAdmin } from './commands/admin.ts'
 import { registerBench } from './commands/bench.ts'
@@ -14,6 +13,7 @@ import { registerRoles } from './commands/roles.ts'
 import { registerTest } from './commands/test.ts'
 import { registerTopics } from './commands/topics.ts'
 import { registerUp } from './commands/up.ts'
+import { reportFailure } from './failure.ts'
 
 exitQuietlyWhenOutputCloses()
 
@@ -40,14 +40,5 @@ registerChaos(program)
 try {
   await program.parseAsync(process.argv)
 } catch (error) {
-  if (error instanceof CommanderError) {
-    // Commander already printed its message (unknown command, bad flag, --help).
-    process.exitCode = error.exitCode === 0 ? 0 : 2
-  } else {
-    const code = (error as { code?: unknown })?.code
-    const known = typeof code === 'string' && code in errorCatalog
-    process.stderr.write(`payrail: ${error instanceof Error ? error.message : String(error)}\n`)
-    if (!known && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`)
-    process.exitCode = code === 'USAGE' || code === 'CONFIG_INVALID' ? 2 : 1
-  }
+  process.exitCode = reportFailure(error)
 }

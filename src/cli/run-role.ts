@@ -3,6 +3,7 @@ import type { Config } from '../config/load.ts'
 import { createLogger, type Logger } from '../observability/logger.ts'
 import type { RunningRole } from '../runtime/role.ts'
 import { config } from './context.ts'
+import { reportFailure } from './failure.ts'
 
 const SHUTDOWN_DEADLINE_MS = 30_000
 /**
@@ -27,7 +28,13 @@ export async function runRole(
   // Listening before start-up: a role may answer /healthz while it still starts (a worker joins
   // its groups), and a SIGTERM then must stop it cleanly once started, not kill it outright.
   const signalled = Promise.race([once(process, 'SIGTERM'), once(process, 'SIGINT')])
-  const starting = start(cfg, logger)
+  const starting = start(cfg, logger).catch((error: unknown) => {
+    // What started before the failure (a relay's loops, a database pool, a Kafka client) would
+    // keep the process alive, serving nothing, where a supervisor or container runtime only
+    // restarts a process that exits (seen: a relay whose metrics port was taken kept publishing).
+    logger.error({ err: error }, `${role} could not start`)
+    process.exit(reportFailure(error))
+  })
   const first = await Promise.race([
     starting.then((running) => ({ running })),
     signalled.then(([signal]: unknown[]) => ({ signal })),

@@ -35,3 +35,28 @@ test('a SIGTERM while a role starts: it closes once started, or exits after 5 s 
   assert.match(never.output, /had not started 5000 ms after SIGTERM; exiting/)
   assert.ok(never.ms >= 4900 && never.ms < 15_000, `exited ${never.ms} ms after the signal`)
 })
+
+test('a role that fails to start exits 1 naming the problem, even with something it started still running', {
+  timeout: 60_000,
+}, async () => {
+  const child = spawn(process.execPath, [join(import.meta.dirname, 'fixtures', 'failing-start-role.ts')], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let output = ''
+  child.stdout.on('data', (chunk) => {
+    output += chunk
+  })
+  child.stderr.on('data', (chunk) => {
+    output += chunk
+  })
+  const exited = once(child, 'exit')
+  const code = await until('the role to exit', () => (child.exitCode === null ? false : child.exitCode), {
+    timeoutMs: 20_000,
+  }).catch((error: Error) => {
+    child.kill('SIGKILL')
+    throw new Error(`${error.message}; it printed:\n${output}`)
+  })
+  await exited
+  assert.equal(code, 1, output)
+  assert.match(output, /payrail: listen EADDRINUSE: address already in use 127\.0\.0\.1:9464/)
+})
