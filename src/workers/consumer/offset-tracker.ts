@@ -130,7 +130,7 @@ export class OffsetTracker {
    * taken from a partition without a committed offset.
    */
   get position(): bigint | undefined {
-    const oldest = runs[0]?.timestamp ?? this.#entries[this.#head]
+    const oldest = this.#entries[this.#head]
     return oldest === undefined ? this.#position : oldest.offset
   }
 
