@@ -38,6 +38,18 @@ function latencyBurn(window: string): string {
   return `(1 - ${fast} / ${all}) / ${(1 - SLO.latency).toFixed(4)}`
 }
 
+/** A burn rate over the windows of the multi-window alerts, with the two page thresholds drawn. */
+function burnRate(title: string, description: string, burn: (window: string) => string) {
+  return graph({
+    title,
+    description,
+    unit: units.Short,
+    warnAt: 6,
+    badAt: 14.4,
+    queries: ['5m', '30m', '1h', '6h'].map((window) => ({ expr: burn(window), legend: window })),
+  })
+}
+
 const route = matches('route')
 
 export function overview(): dashboard.Dashboard {
@@ -167,32 +179,16 @@ export function overview(): dashboard.Dashboard {
       {
         title: 'SLO burn',
         panels: [
-          graph({
-            title: 'Availability burn rate',
-            description: `How fast authorize, capture and refund through the gateway spend the error budget of a ${SLO.availability * 100} % availability objective (5xx share divided by ${(1 - SLO.availability).toFixed(4)}); 1 spends it exactly in 30 days. The alerts page at 14.4 over 1 h and 5 m together, and at 6 over 6 h and 30 m together.`,
-            unit: units.Short,
-            warnAt: 6,
-            badAt: 14.4,
-            queries: [
-              { expr: availabilityBurn('5m'), legend: '5m' },
-              { expr: availabilityBurn('30m'), legend: '30m' },
-              { expr: availabilityBurn('1h'), legend: '1h' },
-              { expr: availabilityBurn('6h'), legend: '6h' },
-            ],
-          }),
-          graph({
-            title: 'Authorize latency burn rate',
-            description: `How fast authorizes through the gateway spend the budget of a ${SLO.latency * 100} % within ${SLO.latencySeconds} s objective (share slower, divided by ${(1 - SLO.latency).toFixed(4)}); thresholds as for availability.`,
-            unit: units.Short,
-            warnAt: 6,
-            badAt: 14.4,
-            queries: [
-              { expr: latencyBurn('5m'), legend: '5m' },
-              { expr: latencyBurn('30m'), legend: '30m' },
-              { expr: latencyBurn('1h'), legend: '1h' },
-              { expr: latencyBurn('6h'), legend: '6h' },
-            ],
-          }),
+          burnRate(
+            'Availability burn rate',
+            `How fast authorize, capture and refund through the gateway spend the error budget of a ${SLO.availability * 100} % availability objective (5xx share divided by ${(1 - SLO.availability).toFixed(4)}); 1 spends it exactly in 30 days. The alerts page at 14.4 over 1 h and 5 m together, and at 6 over 6 h and 30 m together.`,
+            availabilityBurn,
+          ),
+          burnRate(
+            'Authorize latency burn rate',
+            `How fast authorizes through the gateway spend the budget of a ${SLO.latency * 100} % within ${SLO.latencySeconds} s objective (share slower, divided by ${(1 - SLO.latency).toFixed(4)}); thresholds as for availability.`,
+            latencyBurn,
+          ),
           graph({
             title: 'Availability burn rate by route (1h)',
             description:
