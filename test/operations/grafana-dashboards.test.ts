@@ -164,6 +164,62 @@ test('every query and variable names only metrics the roles export (docs/metrics
   t.diagnostic(`${used.size} metrics used: ${[...used].sort().join(' ')}`)
 })
 
+// What issue 14 asks each dashboard to show, by the metrics that show it.
+const REQUIRED: Record<string, readonly string[]> = {
+  'overview.json': [
+    'payrail_gateway_requests_total',
+    'payrail_gateway_request_duration_seconds_bucket',
+    'payrail_gateway_request_duration_seconds_count',
+  ],
+  'gateway.json': [
+    'payrail_gateway_upstream_timeouts_total',
+    'payrail_gateway_retries_total',
+    'payrail_gateway_pool_connected',
+    'payrail_gateway_pool_in_flight',
+    'payrail_gateway_pool_waiting',
+    'payrail_gateway_upstream_available',
+    'payrail_gateway_rate_limited_total',
+  ],
+  'outbox.json': [
+    'payrail_outbox_pending',
+    'payrail_outbox_oldest_pending_age_seconds',
+    'payrail_outbox_published_total',
+    'payrail_outbox_batch_size_bucket',
+    'payrail_outbox_commit_to_ack_seconds_bucket',
+    'payrail_outbox_breaker_state',
+    'payrail_outbox_buckets_held',
+  ],
+  'workers.json': [
+    'payrail_worker_processed_total',
+    'payrail_worker_lag',
+    'payrail_worker_lag_seconds',
+    'payrail_worker_in_flight',
+    'payrail_worker_dead_letters_total',
+  ],
+  'acquirer.json': [
+    'payrail_http_request_duration_seconds_bucket',
+    'payrail_payment_operations_total',
+    'payrail_acquirer_breaker_state',
+  ],
+  'processes.json': [
+    'payrail_db_pool_connections_in_use',
+    'payrail_db_pool_waiting',
+    'payrail_nodejs_eventloop_lag_p99_seconds',
+    'payrail_process_cpu_seconds_total',
+    'payrail_process_resident_memory_bytes',
+  ],
+}
+
+test('each dashboard shows what the issue asks of it', () => {
+  const missing = Object.entries(REQUIRED).flatMap(([file, required]) => {
+    const used = new Set(
+      queries.filter((query) => query.file === file).flatMap((query) => [...metricNamesOf(query.expr)]),
+    )
+    return required.filter((name) => !used.has(name)).map((name) => `${file} shows nothing of ${name}`)
+  })
+  assert.deepEqual(missing, [])
+})
+
 test('metric names are found in any valid expression, and only they (random expressions, promtool-checked)', (t) => {
   const random = seededRandom(t)
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T
