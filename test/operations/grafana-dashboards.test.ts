@@ -12,7 +12,6 @@ import { labelValuesMetric, metricNamesOf } from '../../tools/grafana/metric-nam
 import {
   type DashboardQuery,
   forPrometheus,
-  type GrafanaDashboard,
   panelsOf,
   queriesOf,
   readDashboards,
@@ -44,6 +43,8 @@ function promtoolCheck(t: TestContext, promtool: string, exprs: readonly string[
   }
   if (result.status !== 0 && failures.size === 0)
     assert.fail(`promtool check rules failed without naming a query: ${result.stdout}${result.stderr}`)
+  // promtool says how many rules it read: each expression must have been one of them.
+  if (result.status === 0) assert.match(result.stdout, new RegExp(`SUCCESS: ${exprs.length} rules found`))
   return failures
 }
 
@@ -152,7 +153,7 @@ test('every query and variable names only metrics the roles export (docs/metrics
       if (!known.has(name)) problems.push(`${where(query)}: ${name} is not in docs/metrics.md`)
     }
   }
-  for (const [file, dashboard] of dashboards as Map<string, GrafanaDashboard>)
+  for (const [file, dashboard] of dashboards)
     for (const variable of dashboard.templating?.list ?? []) {
       const metric = labelValuesMetric(String(variable.query ?? ''))
       if (metric === undefined || !known.has(metric))
