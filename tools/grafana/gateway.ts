@@ -16,7 +16,7 @@ export function gatewayDashboard(): dashboard.Dashboard {
     title: 'payrail / Gateway',
     description: 'Upstream timeouts, retries, the upstream connection pools, ejections and rate limits',
     variables: [
-      labelVariable('instance', 'instance', 'payrail_gateway_requests_total'),
+      labelVariable('instance', 'instance', 'payrail_gateway_pool_waiting'),
       labelVariable('upstream', 'upstream', 'payrail_gateway_pool_waiting'),
     ],
     rows: [

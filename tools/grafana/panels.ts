@@ -1,6 +1,6 @@
 import * as common from '@grafana/grafana-foundation-sdk/common'
 import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard'
-import { DataqueryBuilder } from '@grafana/grafana-foundation-sdk/prometheus'
+import { DataqueryBuilder, PromQueryFormat } from '@grafana/grafana-foundation-sdk/prometheus'
 import * as stat from '@grafana/grafana-foundation-sdk/stat'
 import * as table from '@grafana/grafana-foundation-sdk/table'
 import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries'
@@ -42,7 +42,7 @@ function targets(queries: readonly Query[], instant: boolean): DataqueryBuilder[
       .datasource(PROMETHEUS)
       .expr(query.expr)
       .legendFormat(query.legend ?? '__auto')
-    return instant ? target.instant() : target.range()
+    return instant ? target.instant().format(PromQueryFormat.Table) : target.range()
   })
 }
 
@@ -109,12 +109,15 @@ export function single(spec: PanelSpec): stat.PanelBuilder {
     .reduceOptions(new common.ReduceDataOptionsBuilder().calcs(['lastNotNull']).values(false))
 }
 
-/** A table of an instant query's series, one row per series and one column per label. */
+/** A table of an instant query's series, one row per series and one column per label (time and value hidden). */
 export function labelTable(spec: PanelSpec): table.PanelBuilder {
   return common_(new table.PanelBuilder(), spec, true)
     .span(spec.span ?? 24)
     .height(spec.height ?? 6)
-    .withTransformation({ id: 'labelsToFields', options: { mode: 'columns' } })
+    .withTransformation({
+      id: 'organize',
+      options: { excludeByName: { Time: true, Value: true, __name__: true } },
+    })
 }
 
 /** A breaker gauge's values (src/runtime/breaker.ts) as words and colours. */
@@ -140,8 +143,8 @@ export function yesNoMappings(bad: 0 | 1): dashboard.ValueMapping[] {
 }
 
 /**
- * A multi-value template variable over the values of `label` in `metric`, "All" meaning `.*`
- * (queries use it only as `label=~"$name"`).
+ * A multi-value template variable over the values of `label` in `metric` (a selector, which may
+ * use an earlier variable), "All" meaning `.*`; queries use it only as `label=~"$name"`.
  */
 export function labelVariable(name: string, label: string, metric: string): dashboard.QueryVariableBuilder {
   const query = `label_values(${metric}, ${label})`

@@ -19,7 +19,7 @@ export function processesDashboard(): dashboard.Dashboard {
     description: 'Database connection pools, group commit, and every process’s event loop, CPU and memory',
     variables: [
       labelVariable('role', 'role', 'payrail_build_info'),
-      labelVariable('instance', 'instance', 'payrail_build_info'),
+      labelVariable('instance', 'instance', `payrail_build_info{${role}}`),
     ],
     rows: [
       {

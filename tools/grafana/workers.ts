@@ -13,7 +13,7 @@ export function workersDashboard(): dashboard.Dashboard {
     description:
       'What the settlement, refund and ledger consumers process, their lag per partition, in-flight work and dead letters',
     variables: [
-      labelVariable('handler', 'handler', 'payrail_worker_processed_total'),
+      labelVariable('handler', 'handler', 'payrail_worker_in_flight'),
       labelVariable('instance', 'instance', 'payrail_worker_partitions_assigned'),
     ],
     rows: [
