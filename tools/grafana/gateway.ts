@@ -158,6 +158,7 @@ export function gatewayDashboard(): dashboard.Dashboard {
           }),
           single({
             title: 'Ejections and returns in the range',
+            height: 8,
             description:
               'How often an upstream instance went out of or back into rotation over the time range (changes of payrail_gateway_upstream_available).',
             unit: units.Short,
@@ -170,6 +171,7 @@ export function gatewayDashboard(): dashboard.Dashboard {
           }),
           single({
             title: 'Panic mode',
+            height: 8,
             description:
               'Whether an upstream sends requests to every instance, available or not, because too few are available.',
             unit: units.NoUnit,

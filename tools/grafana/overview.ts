@@ -200,6 +200,8 @@ export function overview(): dashboard.Dashboard {
           }),
           single({
             title: 'Error budget spent in the range',
+            span: 12,
+            height: 8,
             description: `Share of the availability error budget (${(1 - SLO.availability).toFixed(4)} of requests) that 5xx answers of the SLO routes used over the dashboard's time range; above 100 % the range broke the objective.`,
             unit: units.PercentUnit,
             warnAt: 0.5,
