@@ -115,7 +115,7 @@ export function outboxDashboard(): dashboard.Dashboard {
           graph({
             title: 'Commit to acknowledgement',
             description:
-              'Time from the commit of an outbox row to its acknowledgement by Kafka (payrail_outbox_commit_to_ack_seconds): the delay the outbox adds to every event.',
+              'Time from an outbox row’s creation (inside the writing transaction, so that transaction counts too) to its acknowledgement by Kafka (payrail_outbox_commit_to_ack_seconds): the delay the outbox adds to every event.',
             unit: units.Seconds,
             queries: [
               { expr: quantile(0.5, 'payrail_outbox_commit_to_ack_seconds', '', relay), legend: 'p50' },
