@@ -28,7 +28,7 @@ export function processesDashboard(): dashboard.Dashboard {
           graph({
             title: 'Pool use per process',
             description:
-              'Connections in use divided by the pool size (payrail_db_pool_connections_in_use / payrail_db_pool_max); at 100 % requests wait, and after DB_POOL_ACQUIRE_TIMEOUT_MS they get 503 DATABASE_BUSY.',
+              'Connections in use divided by the pool size (payrail_db_pool_connections_in_use / payrail_db_pool_max; SQLite has one connection, taken in turns); at 100 % requests wait, and after DB_POOL_ACQUIRE_TIMEOUT_MS the api answers 503 DATABASE_BUSY.',
             unit: units.PercentUnit,
             min: 0,
             max: 1,
@@ -63,7 +63,7 @@ export function processesDashboard(): dashboard.Dashboard {
           graph({
             title: 'Acquire timeouts/s',
             description:
-              'Waits for a connection that ran out (each one a 503 DATABASE_BUSY or a retried worker call), per role.',
+              'Waits for a database connection that ended in DATABASE_BUSY (in the api a 503 after DB_POOL_ACQUIRE_TIMEOUT_MS), per role.',
             unit: units.OpsPerSecond,
             queries: [
               {
