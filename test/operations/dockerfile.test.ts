@@ -1,9 +1,15 @@
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { createServer } from 'node:http'
 import { isBuiltin } from 'node:module'
+import type { AddressInfo } from 'node:net'
 import { join, relative } from 'node:path'
 import { test } from 'node:test'
+import { parse } from 'yaml'
 import { ROOT } from '../../src/cli/context.ts'
+import { freePort, startAcquirer } from '../../support/processes.ts'
 
 // No container engine here to build the image: these tests read the Dockerfile and check what a
 // build would otherwise find out late, or never (a dev dependency the runtime needs is missing
@@ -144,4 +150,43 @@ test('src/ loads only packages of `dependencies`, the ones npm ci --omit=dev ins
     loaded.has('fastify') && loaded.has('kysely'),
     `the scan finds the imports (${[...loaded].join(', ')})`,
   )
+})
+
+/** Runs a health check command (node and its arguments) the way the container would; its exit code. */
+async function exitCodeOf(args: string[], env: Record<string, string> = {}): Promise<number | null> {
+  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: 'ignore' })
+  const [code] = (await once(child, 'exit')) as [number | null]
+  return code
+}
+
+test("the image's and the compose files' health checks pass on a ready role, fail on 503 and on a closed port", async () => {
+  const health = of('HEALTHCHECK', finalStage)[0]?.args ?? ''
+  const [node, ...imageArgs] = JSON.parse(health.slice(health.indexOf('CMD') + 3)) as string[]
+  assert.equal(node, 'node')
+  const composeProbe =
+    (parse(readFileSync(join(ROOT, 'deploy', 'compose', 'services.yml'), 'utf8')) as Record<string, string>)[
+      'x-readyz'
+    ] ?? ''
+  const image = (port: number) => exitCodeOf(imageArgs, { HEALTH_PORT: String(port) })
+  const compose = (port: number) => exitCodeOf(['-e', composeProbe, String(port)])
+
+  const acquirer = await startAcquirer()
+  const notReady = createServer((_request, response) => response.writeHead(503).end('{"status":"not ready"}'))
+  try {
+    const ready = Number(new URL(acquirer.url).port)
+    assert.deepEqual([await image(ready), await compose(ready)], [0, 0], 'a ready role is healthy')
+    notReady.listen(0, '127.0.0.1')
+    await once(notReady, 'listening')
+    const unready = (notReady.address() as AddressInfo).port
+    assert.deepEqual(
+      [await image(unready), await compose(unready)],
+      [1, 1],
+      'a 503 from /readyz is unhealthy',
+    )
+    const closed = await freePort()
+    assert.deepEqual([await image(closed), await compose(closed)], [1, 1], 'a closed port is unhealthy')
+  } finally {
+    notReady.close()
+    await acquirer.stop()
+  }
 })
