@@ -57,10 +57,12 @@ const ONE_SHOTS = new Set(['migrate', 'topics'])
 const IMAGE_PORTS: Record<string, number[]> = {
   mariadb: [3306],
   redis: [6379],
-  'prom/prometheus': [9090],
-  'prom/alertmanager': [9093],
-  'grafana/grafana': [3000],
+  prometheus: [9090],
+  alertmanager: [9093],
+  grafana: [3000],
 }
+/** The variable holding the address of the machine each file of the two-machine layout runs on. */
+const MACHINE: Record<string, string> = { 'state.yml': 'STATE_HOST', 'app.yml': 'APP_HOST' }
 /** The gateway's upstream client of the original system, which must be variables of its service. */
 const GATEWAY_CLIENT = [
   'GATEWAY_CONNECT_TIMEOUT_MS',
@@ -96,11 +98,10 @@ function render(tool: string, envFile: string, file: string): Services {
 const isPayrail = (service: Service, env: Record<string, string>) => service.image === env.PAYRAIL_IMAGE
 const roleOf = (service: Service) => service.command?.[0] ?? ''
 
-/** Kind of a service: its payrail role, or what its image runs. */
+/** Kind of a service: its payrail role, or what its image runs (`apache/kafka:4.3.1`: kafka). */
 function kindOf(service: Service, env: Record<string, string>): string {
   if (isPayrail(service, env)) return roleOf(service)
-  const repository = (service.image ?? '').split(':')[0] ?? ''
-  return repository === 'apache/kafka' ? 'kafka' : repository
+  return (service.image ?? '').split(':')[0]?.split('/').at(-1) ?? ''
 }
 
 function configOf(service: Service): Config {
@@ -150,7 +151,8 @@ interface Place {
 
 /**
  * Where `host:port` leads from a service of `from`: a service of the same file listening on that
- * port, or, through STATE_HOST, a service of another file of its layout publishing it there.
+ * port, or, through a machine's address (STATE_HOST, APP_HOST), a service of the layout that
+ * publishes the port there.
  */
 function resolve(host: string, port: number, from: Place, layout: Place[], env: Record<string, string>) {
   const local = from.services[host]
@@ -158,11 +160,16 @@ function resolve(host: string, port: number, from: Place, layout: Place[], env: 
     return listening(local, env).includes(port)
       ? { service: local, port }
       : `${host} does not listen on ${port}`
-  if (host !== env.STATE_HOST) return `${host} is neither a service of ${from.file} nor STATE_HOST`
-  for (const place of layout.filter((p) => p !== from))
+  if (host !== env.STATE_HOST && host !== env.APP_HOST)
+    return `${host} is neither a service of ${from.file} nor STATE_HOST or APP_HOST`
+  for (const place of layout)
     for (const [name, service] of Object.entries(place.services))
       for (const published of publishedPorts(service))
-        if (published.published === port && published.hostIp === host)
+        if (
+          published.published === port &&
+          (published.hostIp === host ||
+            (['', '0.0.0.0'].includes(published.hostIp) && env[MACHINE[place.file] ?? ''] === host))
+        )
           return listening(service, env).includes(published.target)
             ? { service, port: published.target }
             : `${place.file} publishes ${name}'s port ${published.target}, where it does not listen`
@@ -261,6 +268,47 @@ function serviceProblems(place: Place, env: Record<string, string>): string[] {
   return problems
 }
 
+/** Every payrail process's pool fits in the database's connection limit (the relay uses 8 at most). */
+function poolProblems(places: Place[], env: Record<string, string>): string[] {
+  const all = places.flatMap((place) => Object.values(place.services))
+  const database = all.find((service) => kindOf(service, env) === 'mariadb')
+  const limit = Number(/--max-connections=(\d+)/.exec(database?.command?.join(' ') ?? '')?.[1] ?? 151)
+  const used = all
+    .filter((service) => isPayrail(service, env) && service.environment?.DATABASE_URL)
+    .map((service) => {
+      const role = roleOf(service)
+      const poolMax = configOf(service).DB_POOL_MAX
+      return ONE_SHOTS.has(role) ? 2 : role === 'relay' ? Math.min(poolMax, 8) : poolMax
+    })
+    .reduce((sum, pool) => sum + pool, 0)
+  return used <= limit - 10 ? [] : [`${used} pooled connections, ${limit} allowed (10 kept for operators)`]
+}
+
+/**
+ * Prometheus' targets (deploy/prometheus/targets/<PROMETHEUS_TARGETS>/<job>.yml) name, from the
+ * Prometheus service, a service of that job on a port it listens on. `compose` targets are for
+ * the one-box layout, the others for the two machines.
+ */
+function targetProblems(places: Place[], env: Record<string, string>): string[] {
+  const folder = join(ROOT, 'deploy', 'prometheus', 'targets', env.PROMETHEUS_TARGETS ?? '')
+  const prometheus = places.find((place) => place.services.prometheus)
+  const oneBox = places.some((place) => place.file === 'all-in-one.yml')
+  if (!existsSync(folder) || !prometheus || (env.PROMETHEUS_TARGETS === 'compose') !== oneBox) return []
+  const problems: string[] = []
+  for (const file of readdirSync(folder).filter((name) => /\.ya?ml$/.test(name))) {
+    const job = file.replace(/\.ya?ml$/, '')
+    const groups = parse(readFileSync(join(folder, file), 'utf8')) as { targets: string[] }[]
+    for (const address of groups.flatMap((group) => group.targets)) {
+      const [host = '', port] = address.split(':')
+      const target = resolve(host, Number(port), prometheus, places, env)
+      if (typeof target === 'string') problems.push(`${file}: ${address}: ${target}`)
+      else if (kindOf(target.service, env) !== job)
+        problems.push(`${file}: ${address} is a ${kindOf(target.service, env)}`)
+    }
+  }
+  return problems
+}
+
 /** Host folders and files a file mounts, which must be in the repository. */
 function mountProblems(services: Services): string[] {
   const problems: string[] = []
@@ -315,7 +363,7 @@ for (const envFile of ENV_FILES)
 
 for (const envFile of ENV_FILES)
   for (const layout of LAYOUTS)
-    test(`${layout.join(' + ')} with ${envFile}: every address names a service on a port it listens on; the pools fit the database`, (t) => {
+    test(`${layout.join(' + ')} with ${envFile}: every address and Prometheus target names a service on a port it listens on; the pools fit the database`, (t) => {
       const tool = requireCompose(t)
       if (tool === undefined) return
       const env = envOf(envFile)
@@ -324,34 +372,8 @@ for (const envFile of ENV_FILES)
         places.flatMap((place) => linkProblems(place, places, env)),
         [],
       )
-      // Every payrail process's pool fits in the database's connection limit (the relay uses 8 at most).
-      const all = places.flatMap((place) => Object.values(place.services))
-      const database = all.find((service) => kindOf(service, env) === 'mariadb')
-      const limit = Number(/--max-connections=(\d+)/.exec(database?.command?.join(' ') ?? '')?.[1] ?? 151)
-      const pools = all
-        .filter((service) => isPayrail(service, env) && service.environment?.DATABASE_URL)
-        .map((service) => {
-          const role = roleOf(service)
-          const poolMax = configOf(service).DB_POOL_MAX
-          return ONE_SHOTS.has(role) ? 2 : role === 'relay' ? Math.min(poolMax, 8) : poolMax
-        })
-      const used = pools.reduce((sum, pool) => sum + pool, 0)
-      assert.ok(used <= limit - 10, `${used} pooled connections, ${limit} allowed (10 kept for operators)`)
-      const targets = join(ROOT, 'deploy', 'prometheus', 'targets', env.PROMETHEUS_TARGETS ?? '')
-      if (layout.includes('all-in-one.yml') && env.PROMETHEUS_TARGETS === 'compose' && existsSync(targets)) {
-        const services = places[0]?.services ?? {}
-        for (const targetFile of readdirSync(targets)) {
-          const groups = parse(readFileSync(join(targets, targetFile), 'utf8')) as { targets: string[] }[]
-          for (const address of groups.flatMap((group) => group.targets)) {
-            const [host = '', port] = address.split(':')
-            const found = services[host]
-            assert.ok(
-              found && listening(found, env).includes(Number(port)),
-              `${targetFile}: ${address} is no service port`,
-            )
-          }
-        }
-      }
+      assert.deepEqual(poolProblems(places, env), [])
+      assert.deepEqual(targetProblems(places, env), [])
     })
 
 test('the environment files set every variable the compose files use, and none they do not', () => {
