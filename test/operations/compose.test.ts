@@ -28,6 +28,7 @@ interface Service {
   environment?: Record<string, string>
   healthcheck?: { test?: string[]; disable?: boolean }
   restart?: string
+  stop_grace_period?: string
   ports?: (string | { host_ip?: string; published: number | string; target: number })[]
   volumes?: (string | { type: string; source: string; target: string })[]
   depends_on?: Record<string, { condition: string }>
@@ -60,6 +61,20 @@ const IMAGE_PORTS: Record<string, number[]> = {
   prometheus: [9090],
   alertmanager: [9093],
   grafana: [3000],
+}
+/** How long a role may take to stop after SIGTERM (src/cli/run-role.ts); Docker must wait longer before SIGKILL. */
+const SHUTDOWN_DEADLINE_MS = Number(
+  /SHUTDOWN_DEADLINE_MS = ([\d_]+)/
+    .exec(readFileSync(join(ROOT, 'src', 'cli', 'run-role.ts'), 'utf8'))?.[1]
+    ?.replaceAll('_', ''),
+)
+/** A compose duration (`35s`, `1m30s`) in milliseconds; 10 s (Docker's default) when unset. */
+function durationMs(text = '10s'): number {
+  const units: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1 }
+  return [...text.matchAll(/(\d+)(ms|h|m|s)/g)].reduce(
+    (sum, [, n, unit]) => sum + Number(n) * (units[unit ?? 's'] ?? 0),
+    0,
+  )
 }
 /** The variable holding the address of the machine each file of the two-machine layout runs on. */
 const MACHINE: Record<string, string> = { 'state.yml': 'STATE_HOST', 'app.yml': 'APP_HOST' }
@@ -239,6 +254,10 @@ function serviceProblems(place: Place, env: Record<string, string>): string[] {
         problems.push(`${name}: ${(error as Error).message}`)
         continue
       }
+      if (!oneShot && !(durationMs(service.stop_grace_period) > SHUTDOWN_DEADLINE_MS))
+        problems.push(
+          `${name} may be killed before its ${SHUTDOWN_DEADLINE_MS} ms shutdown ends (stop_grace_period)`,
+        )
       const check = service.healthcheck?.test ?? []
       if (!oneShot && !(check.join(' ').includes('/readyz') && ports.includes(Number(check.at(-1)))))
         problems.push(`${name}'s health check does not ask /readyz on its port ${ports.join(', ')}`)
