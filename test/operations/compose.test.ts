@@ -3,11 +3,12 @@ import { spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
-import { type TestContext, test } from 'node:test'
+import { test } from 'node:test'
 import { parseEnv } from 'node:util'
 import { parse } from 'yaml'
 import { ROOT } from '../../src/cli/context.ts'
 import { type Config, loadConfig, variableNames } from '../../src/config/load.ts'
+import { parseDuration } from '../../src/load/options.ts'
 import { requireTool } from '../helpers/services.ts'
 
 // The compose files of deploy/compose/, rendered by docker-compose with each environment file of
@@ -68,14 +69,6 @@ const SHUTDOWN_DEADLINE_MS = Number(
     .exec(readFileSync(join(ROOT, 'src', 'cli', 'run-role.ts'), 'utf8'))?.[1]
     ?.replaceAll('_', ''),
 )
-/** A compose duration (`35s`, `1m30s`) in milliseconds; 10 s (Docker's default) when unset. */
-function durationMs(text = '10s'): number {
-  const units: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1 }
-  return [...text.matchAll(/(\d+)(ms|h|m|s)/g)].reduce(
-    (sum, [, n, unit]) => sum + Number(n) * (units[unit ?? 's'] ?? 0),
-    0,
-  )
-}
 /** The variable holding the address of the machine each file of the two-machine layout runs on. */
 const MACHINE: Record<string, string> = { 'state.yml': 'STATE_HOST', 'app.yml': 'APP_HOST' }
 /** The gateway's upstream client of the original system, which must be variables of its service. */
@@ -89,20 +82,20 @@ const GATEWAY_CLIENT = [
 const envOf = (envFile: string) =>
   parseEnv(readFileSync(join(ENV_DIR, envFile), 'utf8')) as Record<string, string>
 
-/** Renders with nothing but the environment file: compose lets the shell's variables win over it. */
-function renderWith(tool: string, envPath: string, file: string) {
-  return spawnSync(tool, ['--env-file', envPath, '-f', join(COMPOSE_DIR, file), 'config'], {
-    encoding: 'utf8',
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? tmpdir() },
-  })
-}
-
 const rendered = new Map<string, Services>()
+/** Renders with nothing but the environment file: compose lets the shell's variables win over it. */
 function render(tool: string, envFile: string, file: string): Services {
   const key = `${envFile} ${file}`
   const cached = rendered.get(key)
   if (cached) return cached
-  const result = renderWith(tool, join(ENV_DIR, envFile), file)
+  const result = spawnSync(
+    tool,
+    ['--env-file', join(ENV_DIR, envFile), '-f', join(COMPOSE_DIR, file), 'config'],
+    {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? tmpdir() },
+    },
+  )
   assert.equal(result.status, 0, `docker-compose config of ${file} with ${envFile}: ${result.stderr}`)
   assert.doesNotMatch(result.stderr, /variable is not set/i, `${file} uses a variable ${envFile} lacks`)
   const services = (parse(result.stdout) as { services: Services }).services
@@ -254,7 +247,10 @@ function serviceProblems(place: Place, env: Record<string, string>): string[] {
         problems.push(`${name}: ${(error as Error).message}`)
         continue
       }
-      if (!oneShot && !(durationMs(service.stop_grace_period) > SHUTDOWN_DEADLINE_MS))
+      if (
+        !oneShot &&
+        !(parseDuration('stop_grace_period', service.stop_grace_period ?? '10s') > SHUTDOWN_DEADLINE_MS)
+      )
         problems.push(
           `${name} may be killed before its ${SHUTDOWN_DEADLINE_MS} ms shutdown ends (stop_grace_period)`,
         )
@@ -347,32 +343,24 @@ function mountProblems(services: Services): string[] {
   return problems
 }
 
-function requireCompose(t: TestContext): string | undefined {
-  return requireTool(t, 'docker-compose')
-}
-
 for (const envFile of ENV_FILES)
   for (const file of COMPOSE_FILES)
     test(`${file} with ${envFile}: renders; every service is healthy-checked, restarted and set up with payrail's variables`, (t) => {
-      const tool = requireCompose(t)
+      const tool = requireTool(t, 'docker-compose')
       if (tool === undefined) return
       const env = envOf(envFile)
       const place = { file, services: render(tool, envFile, file) }
       assert.deepEqual(serviceProblems(place, env), [])
-      const gateway = place.services.gateway
+      const gateway = place.services.gateway?.environment
+      const pick = (from: Record<string, string>) => GATEWAY_CLIENT.map((variable) => from[variable])
       if (gateway)
-        for (const variable of GATEWAY_CLIENT)
-          assert.equal(
-            gateway.environment?.[variable],
-            env[variable],
-            `the gateway's ${variable} comes from ${envFile}`,
-          )
+        assert.deepEqual(pick(gateway), pick(env), `the gateway's client settings come from ${envFile}`)
     })
 
 // The monitoring configuration comes from deploy/prometheus, deploy/alertmanager and deploy/grafana.
 for (const envFile of ENV_FILES)
   test(`every host path the compose files mount with ${envFile} is in the repository`, (t) => {
-    const tool = requireCompose(t)
+    const tool = requireTool(t, 'docker-compose')
     if (tool === undefined) return
     assert.deepEqual(
       [...new Set(COMPOSE_FILES.flatMap((file) => mountProblems(render(tool, envFile, file))))],
@@ -383,7 +371,7 @@ for (const envFile of ENV_FILES)
 for (const envFile of ENV_FILES)
   for (const layout of LAYOUTS)
     test(`${layout.join(' + ')} with ${envFile}: every address and Prometheus target names a service on a port it listens on; the pools fit the database`, (t) => {
-      const tool = requireCompose(t)
+      const tool = requireTool(t, 'docker-compose')
       if (tool === undefined) return
       const env = envOf(envFile)
       const places = layout.map((file) => ({ file, services: render(tool, envFile, file) }))
@@ -405,16 +393,9 @@ test('the environment files set every variable the compose files use, and none t
   )
   for (const envFile of ENV_FILES) {
     const keys = Object.keys(envOf(envFile))
-    assert.deepEqual(
-      keys.filter((key) => !used.has(key)),
-      [],
-      `${envFile} sets variables no compose file uses`,
-    )
-    assert.deepEqual(
-      [...used].filter((key) => !keys.includes(key)),
-      [],
-      `${envFile} lacks variables`,
-    )
+    const unused = keys.filter((key) => !used.has(key))
+    const missing = [...used].filter((key) => !keys.includes(key))
+    assert.deepEqual({ unused, missing }, { unused: [], missing: [] }, envFile)
   }
   assert.deepEqual(
     Object.keys(envOf('local.env')),
@@ -445,7 +426,7 @@ test('Kafka runs the version of the local broker (tools/kafka/pom.xml)', () => {
 })
 
 test('scripts/ci/compose-check.sh passes with local.env and fails when a variable is missing', (t) => {
-  if (requireCompose(t) === undefined) return
+  if (requireTool(t, 'docker-compose') === undefined) return
   const script = join(ROOT, 'scripts', 'ci', 'compose-check.sh')
   const good = spawnSync(script, [join(ENV_DIR, 'local.env')], { encoding: 'utf8' })
   assert.equal(good.status, 0, good.stderr)

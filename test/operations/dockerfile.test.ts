@@ -5,7 +5,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { isBuiltin } from 'node:module'
 import type { AddressInfo } from 'node:net'
-import { join, relative } from 'node:path'
+import { join } from 'node:path'
 import { test } from 'node:test'
 import { parse } from 'yaml'
 import { ROOT } from '../../src/cli/context.ts'
@@ -105,14 +105,6 @@ test('the image runs as a user other than root, with a health check on the role 
   assert.match(roles, new RegExp(`\\.command\\('${role}'\\)`), `CMD ${role} is a role`)
 })
 
-function sourceFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
-    const path = join(dir, entry.name)
-    if (entry.isDirectory()) return sourceFiles(path)
-    return entry.name.endsWith('.ts') ? [path] : []
-  })
-}
-
 /** Packages a file loads when it runs: type-only imports are erased and need nothing. */
 function runtimePackages(text: string): string[] {
   const specifiers = [
@@ -134,9 +126,10 @@ test('src/ loads only packages of `dependencies`, the ones npm ci --omit=dev ins
   }
   const problems: string[] = []
   const loaded = new Set<string>()
-  for (const file of sourceFiles(join(ROOT, 'src')))
-    for (const name of runtimePackages(readFileSync(file, 'utf8'))) {
-      const where = relative(ROOT, file)
+  const src = join(ROOT, 'src')
+  for (const file of readdirSync(src, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts')))
+    for (const name of runtimePackages(readFileSync(join(src, file), 'utf8'))) {
+      const where = `src/${file}`
       loaded.add(name)
       if (packageJson.dependencies[name] === undefined)
         problems.push(
