@@ -1,10 +1,17 @@
 import { once } from 'node:events'
-import { join, relative, resolve } from 'node:path'
+import { existsSync } from 'node:fs'
+import { join, resolve, sep } from 'node:path'
 import type { Command } from 'commander'
+import { PayrailError } from '../../domain/errors.ts'
 import { stopChild } from '../../runtime/stop-child.ts'
 import { countOption, ROOT, say } from '../context.ts'
 import { fileTargets, prepareMonitoringConfig, targetsFolder } from '../monitoring-config.ts'
-import { startAlertmanager, startPrometheus, type ToolProcess } from '../monitoring-processes.ts'
+import {
+  prometheusBinary,
+  startAlertmanager,
+  startPrometheus,
+  type ToolProcess,
+} from '../monitoring-processes.ts'
 import { whichTool } from '../system-tools.ts'
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost):\d+$/
@@ -12,7 +19,7 @@ const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost):\d+$/
 interface MonitoringOptions {
   targets: string
   port: string
-  data: string
+  data?: string
 }
 
 export function registerMonitoring(program: Command): void {
@@ -21,13 +28,28 @@ export function registerMonitoring(program: Command): void {
     .description(
       "run Prometheus with payrail's rules and alerts against the platform (and Alertmanager when Debian's prometheus-alertmanager is installed), print their URLs, stop on Ctrl-C",
     )
-    .option('--targets <environment>', 'the target folder of deploy/prometheus/targets/', 'local')
+    .option(
+      '--targets <environment|folder>',
+      'a target folder of deploy/prometheus/targets/ by name, or a folder of the same files (a path with a /)',
+      'local',
+    )
     .option('--port <port>', "Prometheus' port on 127.0.0.1", '9090')
-    .option('--data <dir>', 'configuration links, TSDB, logs', join('.payrail', 'monitoring'))
+    .option(
+      '--data <dir>',
+      "configuration links, TSDB and logs (default: the repository's .payrail/monitoring)",
+    )
     .action(async (options: MonitoringOptions) => {
       const port = countOption('--port', options.port, 1, 65_535)
-      const targets = targetsFolder(ROOT, options.targets)
-      const data = resolve(ROOT, options.data)
+      prometheusBinary()
+      const targets = options.targets.includes(sep)
+        ? resolve(options.targets)
+        : targetsFolder(ROOT, options.targets)
+      if (!existsSync(join(targets, 'gateway.yml')))
+        throw new PayrailError(
+          'USAGE',
+          `--targets ${options.targets}: no target files there (gateway.yml, api.yml, …)`,
+        )
+      const data = options.data === undefined ? join(ROOT, '.payrail', 'monitoring') : resolve(options.data)
       const configFile = prepareMonitoringConfig({ root: ROOT, dir: join(data, 'config'), targets })
       const running: ToolProcess[] = []
       const stopAll = async () => {
@@ -62,7 +84,7 @@ export function registerMonitoring(program: Command): void {
 
       const [prometheus, alertmanager] = [running.at(-1), running.length > 1 ? running[0] : undefined]
       say(
-        `Prometheus    ${prometheus?.url}  (targets: ${relative(ROOT, targets)}, alerts: ${prometheus?.url}/alerts)`,
+        `Prometheus    ${prometheus?.url}  (targets: ${options.targets}, alerts: ${prometheus?.url}/alerts)`,
       )
       say(
         alertmanager === undefined
