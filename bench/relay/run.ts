@@ -231,6 +231,7 @@ const counting = (
   onLatency: (seconds: number) => void = noop,
 ): RelayObserver => ({
   published: (_topic, count) => onPublished(count),
+  acknowledged: noop,
   commitToAck: onLatency,
   batch: noop,
   failure: noop,

@@ -58,10 +58,16 @@ export function createRelayMetrics(registry: Registry) {
     help: 'Age of the oldest unpublished outbox row',
     registers: [registry],
   })
+  const lastPublish = new Gauge({
+    name: 'payrail_outbox_last_publish_timestamp_seconds',
+    help: 'Unix time of the last send Kafka acknowledged; 0 until the first',
+    registers: [registry],
+  })
   breaker.set(BREAKER_GAUGE_VALUE.closed)
 
   const observer: RelayObserver = {
     published: (topic, count) => published.inc({ topic }, count),
+    acknowledged: (atMs) => lastPublish.set(atMs / 1000),
     commitToAck: (seconds) => commitToAck.observe(seconds),
     batch: (size) => batch.observe(size),
     failure: (reason) => failures.inc({ reason }),

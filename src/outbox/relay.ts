@@ -445,6 +445,7 @@ export class OutboxRelay {
 
   async #published(events: PendingEvent[]): Promise<void> {
     const now = this.#o.now()
+    this.#o.observer?.acknowledged(now)
     await this.#o.store.markPublished(events)
     for (const plan of this.#activePlans) for (const event of events) plan.add(event.id)
     const perTopic = new Map<string, number>()

@@ -224,6 +224,7 @@ export function outOfOrder(records: ConsumedRecord[]): string[] {
 /** A RelayObserver that ignores everything; spread it and override what a test counts. */
 export const silentRelayObserver: RelayObserver = {
   published: () => {},
+  acknowledged: () => {},
   commitToAck: () => {},
   batch: () => {},
   failure: () => {},

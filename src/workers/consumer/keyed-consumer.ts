@@ -15,6 +15,7 @@ import { Committer } from './committer.ts'
 import { type DeadLetterSink, KafkaDeadLetterSink } from './dead-letter.ts'
 import { type Kafka, type KafkaMessage, KafkaSession } from './kafka-session.ts'
 import { KeyScheduler, type Settlement, type Task } from './key-scheduler.ts'
+import { lagSeconds } from './lag-seconds.ts'
 import type { ConsumerObserver } from './observer.ts'
 import { type KeyedConsumerOptions, type ResolvedConsumerOptions, resolveConsumerOptions } from './options.ts'
 import type { PartitionClaim } from './partition-claim.ts'
@@ -259,9 +260,13 @@ export class KeyedConsumer {
       const ends = await consumer.listOffsets({ topics: this.#options.topics })
       for (const claim of this.#claims.active()) {
         const end = ends.get(claim.topic)?.[claim.partition]
-        const position = claim.tracker?.position
-        if (end === undefined || position === undefined) continue
-        this.#observer.lag(claim.topic, claim.partition, Math.max(0, Number(end - position)))
+        const tracker = claim.tracker
+        const position = tracker?.position
+        if (end === undefined || tracker === undefined || position === undefined) continue
+        const records = Math.max(0, Number(end - position))
+        const oldest = tracker.oldestUncommittedTimestamp(claim.committed)
+        const seconds = lagSeconds(records, oldest, tracker.newestTimestamp, Date.now())
+        this.#observer.lag(claim.topic, claim.partition, records, seconds)
       }
     } catch (error) {
       this.#log.debug({ err: error }, 'could not measure the lag')

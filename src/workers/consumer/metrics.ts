@@ -39,6 +39,11 @@ const METRICS = {
     help: 'Records of a partition not yet finished: end offset minus commit position',
     labelNames: ['handler', 'topic', 'partition'],
   },
+  lagSeconds: {
+    name: 'payrail_worker_lag_seconds',
+    help: 'Age, from its Kafka timestamp, of the oldest record of a partition not yet finished and committed; 0 when caught up',
+    labelNames: ['handler', 'topic', 'partition'],
+  },
   dead: {
     name: 'payrail_worker_dead_letters_total',
     help: 'Records sent to the dead-letter topic',
@@ -68,6 +73,7 @@ function shared<T extends Metric>(registry: Registry, Kind: MetricClass<T>, spec
  * The consumer's Prometheus metrics (see `METRICS`):
  * `payrail_worker_processed_total{handler,outcome}`, `payrail_worker_processing_seconds{handler,result}`,
  * `payrail_worker_in_flight`, `payrail_worker_queued`, `payrail_worker_lag{handler,topic,partition}`,
+ * `payrail_worker_lag_seconds{handler,topic,partition}`,
  * `payrail_worker_dead_letters_total`, `payrail_worker_retries_total{handler,reason}`,
  * `payrail_worker_partitions_assigned`.
  */
@@ -77,6 +83,7 @@ export function createConsumerMetrics(registry: Registry, handler: string): Cons
   const inFlight = shared(registry, Gauge, METRICS.inFlight)
   const queued = shared(registry, Gauge, METRICS.queued)
   const lag = shared(registry, Gauge, METRICS.lag)
+  const lagSeconds = shared(registry, Gauge, METRICS.lagSeconds)
   const dead = shared(registry, Counter, METRICS.dead)
   const retries = shared(registry, Counter, METRICS.retries)
   const assigned = shared(registry, Gauge, METRICS.assigned)
@@ -92,10 +99,15 @@ export function createConsumerMetrics(registry: Registry, handler: string): Cons
     deadLettered: () => dead.inc({ handler }),
     inFlight: (count) => inFlight.set({ handler }, count),
     queued: (count) => queued.set({ handler }, count),
-    lag: (topic, partition, records) => {
+    lag: (topic, partition, records, seconds = 0) => {
       const labels = { handler, topic, partition: String(partition) }
-      if (records === null) lag.remove(labels)
-      else lag.set(labels, records)
+      if (records === null) {
+        lag.remove(labels)
+        lagSeconds.remove(labels)
+      } else {
+        lag.set(labels, records)
+        lagSeconds.set(labels, seconds)
+      }
     },
     assigned: (partitions) => assigned.set({ handler }, partitions),
   }

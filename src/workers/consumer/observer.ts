@@ -21,8 +21,12 @@ export interface ConsumerObserver {
   inFlight(count: number): void
   /** Records taken from Kafka that wait behind an earlier record of their key. */
   queued(count: number): void
-  /** Records of a partition not yet finished (its end offset minus its commit position); null once the partition left this consumer. */
-  lag(topic: string, partition: number, records: number | null): void
+  /**
+   * Records of a partition not yet finished (its end offset minus its commit position), and the
+   * age in seconds of the oldest of them known (lag-seconds.ts); null once the partition left
+   * this consumer.
+   */
+  lag(topic: string, partition: number, records: number | null, seconds?: number): void
   /** Partitions this consumer owns. */
   assigned(partitions: number): void
 }

@@ -1,8 +1,23 @@
 interface Entry {
   offset: bigint
   leaderEpoch: number
+  /** The record's Kafka timestamp (ms since the epoch); NaN when unknown. */
+  timestamp: number
   done: boolean
 }
+
+/** Finished records below `end` not known to be committed; `timestamp` is the oldest one's. */
+interface FinishedRun {
+  end: bigint
+  timestamp: number
+}
+
+/**
+ * Finished runs kept for the lag in seconds until a commit covers them. Past this many (commits
+ * failing for long), the newest two are merged under the older timestamp: the lag may then read
+ * a little high, never low, and memory stays bounded.
+ */
+const MAX_FINISHED_RUNS = 256
 
 /**
  * The records of one partition that this consumer has taken, in offset order, and which of them
@@ -26,6 +41,10 @@ export class OffsetTracker {
   /** The commit position once every taken record is finished. */
   #position: bigint | undefined
   #positionEpoch = -1
+  /** Finished runs above the last commit this tracker was told of, oldest first. */
+  #finishedRuns: FinishedRun[] = []
+  /** Timestamp of the newest record taken; NaN before the first. */
+  #newestTimestamp = Number.NaN
 
   /**
    * @param start the partition's committed offset when this consumer got it, where its fetch
@@ -37,9 +56,10 @@ export class OffsetTracker {
   }
 
   /** Takes a record into the partition's work; false when the offset was already taken (a redelivery). */
-  take(offset: bigint, leaderEpoch = -1): boolean {
+  take(offset: bigint, leaderEpoch = -1, timestamp = Number.NaN): boolean {
     if (offset < this.#next) return false
-    const entry: Entry = { offset, leaderEpoch, done: false }
+    const entry: Entry = { offset, leaderEpoch, timestamp, done: false }
+    this.#newestTimestamp = timestamp
     this.#entries.push(entry)
     this.#byOffset.set(offset, entry)
     this.#next = offset + 1n
@@ -54,12 +74,14 @@ export class OffsetTracker {
     this.#byOffset.delete(offset)
     let head = this.#head
     const entries = this.#entries
+    const runStart = entries[head] as Entry
     while (head < entries.length && (entries[head] as Entry).done) {
       const finished = entries[head] as Entry
       this.#position = finished.offset + 1n
       this.#positionEpoch = finished.leaderEpoch
       head++
     }
+    if (head !== this.#head) this.#finishedRun(runStart.timestamp)
     if (head === entries.length) {
       this.#entries = []
       this.#head = 0
@@ -69,6 +91,38 @@ export class OffsetTracker {
     } else {
       this.#head = head
     }
+  }
+
+  #finishedRun(timestamp: number): void {
+    const runs = this.#finishedRuns
+    runs.push({ end: this.#position as bigint, timestamp })
+    if (runs.length > MAX_FINISHED_RUNS) {
+      const newest = runs.pop() as FinishedRun
+      ;(runs[runs.length - 1] as FinishedRun).end = newest.end
+    }
+  }
+
+  /**
+   * The Kafka timestamp of the oldest record taken that is not finished, or finished but not
+   * below `committed` (the partition's last committed offset); undefined when there is none.
+   */
+  oldestUncommittedTimestamp(committed: bigint | undefined): number | undefined {
+    const runs = this.#finishedRuns
+    let covered = 0
+    while (
+      covered < runs.length &&
+      committed !== undefined &&
+      (runs[covered] as FinishedRun).end <= committed
+    )
+      covered++
+    if (covered > 0) runs.splice(0, covered)
+    const oldest = runs[0]?.timestamp ?? this.#entries[this.#head]?.timestamp
+    return oldest === undefined || Number.isNaN(oldest) ? undefined : oldest
+  }
+
+  /** The Kafka timestamp of the newest record taken; undefined before the first. */
+  get newestTimestamp(): number | undefined {
+    return Number.isNaN(this.#newestTimestamp) ? undefined : this.#newestTimestamp
   }
 
   /**

@@ -100,7 +100,7 @@ export class PartitionClaims {
   #accept(claim: PartitionClaim, message: KafkaMessage): void {
     const tracker = claim.tracker as OffsetTracker
     // After every rebalance the stream rewinds to the committed offset: those records are ours already.
-    if (!tracker.take(message.offset, message.leaderEpoch)) return
+    if (!tracker.take(message.offset, message.leaderEpoch, Number(message.timestamp))) return
     const { record, raw } = fromMessage(message)
     this.#c.scheduler.submit(record, raw, claim)
   }
