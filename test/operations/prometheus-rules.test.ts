@@ -14,6 +14,7 @@ import {
   targetsFolder,
 } from '../../src/cli/monitoring-config.ts'
 import { loadConfig } from '../../src/config/load.ts'
+import { DEFAULT_METRICS, readMetricCatalog, seriesNames } from '../../support/metric-catalog.ts'
 import { requireTool } from '../helpers/services.ts'
 
 const FOLDER = prometheusFolder(ROOT)
@@ -145,6 +146,25 @@ test('every alert has a severity, a summary, a description with its values and a
     assert.ok(sections.includes(name), `docs/runbooks.md has no section "## ${name}"`)
   }
   assert.deepEqual([...sections].sort(), [...names].sort(), 'a runbook section per alert, and no other')
+})
+
+test('every metric the rules and runbooks name is in the catalog of docs/metrics.md', () => {
+  const catalog = readMetricCatalog()
+  const series = seriesNames(catalog)
+  // Rules read series; runbooks may also name a histogram by its base name.
+  const metrics = new Set([...series, ...catalog.keys(), ...DEFAULT_METRICS.keys()])
+  const names = (text: string) => [...text.matchAll(/\bpayrail_[a-z0-9_]+/g)].map((match) => match[0])
+  const rules = ruleFiles().flatMap((file) =>
+    readYaml<RuleFile>(file).groups.flatMap((group) => group.rules.flatMap((rule) => names(rule.expr))),
+  )
+  assert.ok(rules.length > 20, `${rules.length} metric names in the rules`)
+  assert.deepEqual([...new Set(rules.filter((name) => !series.has(name)))], [], 'unknown series in the rules')
+  const runbooks = names(readFileSync(join(ROOT, 'docs', 'runbooks.md'), 'utf8'))
+  assert.deepEqual(
+    [...new Set(runbooks.filter((name) => !metrics.has(name)))],
+    [],
+    'unknown metrics in docs/runbooks.md',
+  )
 })
 
 test('the SLO objective is one parameter per SLO that every burn-rate alert reads', () => {
