@@ -11,6 +11,7 @@ import { startPrometheus } from '../../src/cli/monitoring-processes.ts'
 import { openDatabase } from '../../src/db/database.ts'
 import { issueApiKey } from '../../src/db/merchants.ts'
 import { migrateToLatest } from '../../src/db/migrate.ts'
+import { DEFAULT_METRICS, readMetricCatalog } from '../../support/metric-catalog.ts'
 import {
   collectOutput,
   freePorts,
@@ -201,6 +202,34 @@ test('Prometheus with the local configuration scrapes every role, evaluates ever
     group.rules.filter((rule) => rule.health !== 'ok').map((rule) => `${rule.name}: ${rule.lastError}`),
   )
   assert.deepEqual(broken, [])
+
+  // Every gauge the rules read is exported by some role (counters may wait for their first event).
+  const catalog = readMetricCatalog()
+  const gauges = [
+    ...new Set(
+      readdirSync(join(prometheusFolder(ROOT), 'rules')).flatMap((file) =>
+        [
+          ...readFileSync(join(prometheusFolder(ROOT), 'rules', file), 'utf8').matchAll(
+            /\bpayrail_[a-z0-9_]+/g,
+          ),
+        ]
+          .map((match) => match[0])
+          .filter((name) => catalog.get(name)?.type === 'gauge' || DEFAULT_METRICS.get(name) === 'gauge'),
+      ),
+    ),
+  ]
+  assert.ok(gauges.length > 5, gauges.join(', '))
+  await until(
+    'a series of every gauge the rules read',
+    async () => {
+      const names = await api<string[]>(prometheus.url, '/api/v1/label/__name__/values')
+      return gauges.every((name) => names.includes(name)) || undefined
+    },
+    { timeoutMs: 20_000, intervalMs: 250 },
+  ).catch(async (error: Error) => {
+    const names = await api<string[]>(prometheus.url, '/api/v1/label/__name__/values')
+    throw new Error(`${error.message}: missing ${gauges.filter((name) => !names.includes(name)).join(', ')}`)
+  })
 
   // Every dashboard query runs through Prometheus' query API without an error.
   const dashboards = join(ROOT, 'deploy', 'grafana', 'dashboards')
