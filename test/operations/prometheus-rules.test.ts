@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
 import { type TestContext, test } from 'node:test'
+import { promisify } from 'node:util'
 import { parse, stringify } from 'yaml'
 import { ROOT } from '../../src/cli/context.ts'
 import {
@@ -55,20 +56,20 @@ const alerts = () =>
     readYaml<RuleFile>(file).groups.flatMap((group) => group.rules.filter((rule) => rule.alert)),
   )
 
-/** Runs a program to its end; its exit code and everything it wrote. */
-function run(command: string, args: string[]): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] })
-    let output = ''
-    child.stdout.on('data', (chunk) => {
-      output += chunk
-    })
-    child.stderr.on('data', (chunk) => {
-      output += chunk
-    })
-    child.on('error', reject)
-    child.on('close', (code) => resolve({ code, output }))
-  })
+const execFileAsync = promisify(execFile)
+
+/** Runs a program to its end; its exit code and everything it wrote (stdout, then stderr). */
+async function run(command: string, args: string[]): Promise<{ code: number | null; output: string }> {
+  try {
+    const { stdout, stderr } = await execFileAsync(command, args, { maxBuffer: 64 << 20 })
+    return { code: 0, output: `${stdout}${stderr}` }
+  } catch (error) {
+    const failed = error as { code?: unknown; stdout?: string; stderr?: string }
+    return {
+      code: typeof failed.code === 'number' ? failed.code : null,
+      output: `${failed.stdout}${failed.stderr}`,
+    }
+  }
 }
 
 function tempDir(t: TestContext, prefix: string): string {
