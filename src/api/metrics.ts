@@ -38,6 +38,8 @@ export function createApiMetrics(registry: Registry) {
     labelNames: ['reason'] as const,
     registers: [registry],
   })
+  // Present from the start, so that rate() and increase() see the first shed request.
+  for (const reason of ['queue_full', 'queue_timeout']) shed.inc({ reason }, 0)
   const admission: AdmissionObserver = { rejected: (reason) => shed.inc({ reason }) }
   /** In-flight and waiting gauges read from `current` at each scrape. */
   const admissionGauges = (current: Admission) => {

@@ -3,6 +3,7 @@ import type { Config } from '../config/load.ts'
 import { pingDatabase } from '../db/database.ts'
 import { GroupCommitter } from '../db/group-commit.ts'
 import { migrateToLatest } from '../db/migrate.ts'
+import { createPoolMetrics } from '../db/pool-metrics.ts'
 import { RetentionSweeper } from '../db/retention.ts'
 import { authorizationAttemptsRetention, idempotencyRetention } from '../db/retention-tasks.ts'
 import { openRoleDatabase } from '../db/role-database.ts'
@@ -29,10 +30,18 @@ export async function startApiRole(
   logger: Logger,
   afterCommit?: CommitHandOff,
 ): Promise<RunningRole> {
-  // A saturated pool answers 503 at once rather than holding requests until the gateway gives up.
-  const database = openRoleDatabase(config, logger, config.DB_POOL_MAX, config.DB_POOL_ACQUIRE_TIMEOUT_MS)
-  await migrateToLatest(database.db, database.dialect)
   const registry = createMetricsRegistry('api')
+  // With the embedded relay the api has two pools, told apart by a `pool` label.
+  const poolObserver = createPoolMetrics(registry, config.API_EMBEDDED_RELAY ? ['main', 'relay'] : [])
+  // A saturated pool answers 503 at once rather than holding requests until the gateway gives up.
+  const database = openRoleDatabase(
+    config,
+    logger,
+    config.DB_POOL_MAX,
+    config.DB_POOL_ACQUIRE_TIMEOUT_MS,
+    poolObserver(config.API_EMBEDDED_RELAY ? 'main' : undefined),
+  )
+  await migrateToLatest(database.db, database.dialect)
   const metrics = createApiMetrics(registry)
   const acquirer = new AcquirerClient({
     url: config.ACQUIRER_URL,
@@ -46,7 +55,13 @@ export async function startApiRole(
   // The embedded relay has its own connections, so that a burst of requests holding the api's
   // pool never stalls publishing, and the other way round.
   const relayDatabase = config.API_EMBEDDED_RELAY
-    ? openRoleDatabase(config, logger.child({ component: 'embedded-relay' }), Math.min(config.DB_POOL_MAX, 8))
+    ? openRoleDatabase(
+        config,
+        logger.child({ component: 'embedded-relay' }),
+        Math.min(config.DB_POOL_MAX, 8),
+        undefined,
+        poolObserver('relay'),
+      )
     : undefined
   const relay = relayDatabase ? await startRelay(config, logger, relayDatabase, registry) : undefined
   const handOff = afterCommit ?? relay?.relay.commitHandOff()

@@ -18,7 +18,7 @@ import pg from 'pg'
 import { PayrailError } from '../domain/errors.ts'
 import { maskCredentials } from '../runtime/options.ts'
 import { classifyingDialect } from './classifying-driver.ts'
-import { guardedDialect } from './guarded-driver.ts'
+import { guardedDialect, type PoolObserver } from './guarded-driver.ts'
 import type { Database } from './schema.ts'
 import { withStatementCache } from './sqlite-statement-cache.ts'
 import { countingDialect, type StatementCounter } from './statement-count.ts'
@@ -46,6 +46,8 @@ export interface DatabaseOptions {
    * (statement-count.ts), for benchmarks and tests. Default: none, and then nothing is wrapped.
    */
   statementCounter?: StatementCounter
+  /** Told of the pool's size and of every connection acquired and released (pool-metrics.ts). Default: none. */
+  poolObserver?: PoolObserver
 }
 
 export interface DatabaseHandle {
@@ -199,8 +201,10 @@ export function openDatabase(options: DatabaseOptions): DatabaseHandle {
     dialect: guardedDialect(classifyingDialect(counted), {
       acquireTimeoutMs: options.acquireTimeoutMs,
       singleConnection: dialect === 'sqlite',
+      observer: options.poolObserver,
     }),
   })
+  options.poolObserver?.sized(dialect === 'sqlite' ? 1 : poolMax)
   return { db, dialect, safeUrl: redactUrl(options.url), close: () => db.destroy() }
 }
 

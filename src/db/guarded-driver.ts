@@ -11,8 +11,27 @@ import { PayrailError } from '../domain/errors.ts'
 import { withDeadline } from '../runtime/deadline.ts'
 import { withoutStatement } from './errors.ts'
 
+/**
+ * What a pool reports, kept beside the driver rather than inside it: the Prometheus
+ * implementation is `createPoolMetrics` (pool-metrics.ts).
+ */
+export interface PoolObserver {
+  /** The pool's size, once known: 1 on SQLite (one connection, taken in turns). */
+  sized(max: number): void
+  /** An acquisition began to wait for a connection. */
+  waiting(): void
+  /** It got one after `seconds`; that connection is now in use. */
+  acquired(seconds: number): void
+  /** It ended without one after `seconds`; `busy` when it gave up with DATABASE_BUSY. */
+  failed(seconds: number, busy: boolean): void
+  /** A connection in use went back to the pool. */
+  released(): void
+}
+
 /** What every dialect's driver gets from payrail: a bounded wait for a connection and errors without SQL. */
 export interface GuardOptions {
+  /** Told of every acquisition and release. Default: none. */
+  observer?: PoolObserver | undefined
   /** Longest wait for a pooled connection before DATABASE_BUSY (503); undefined waits as long as the pool does. */
   acquireTimeoutMs?: number | undefined
   /**
@@ -89,11 +108,13 @@ class GuardedDriver implements Driver {
   readonly #inner: Driver
   readonly #acquireTimeoutMs: number | undefined
   readonly #turns: Turns | undefined
+  readonly #observer: PoolObserver | undefined
 
   constructor(inner: Driver, options: GuardOptions) {
     this.#inner = inner
     this.#acquireTimeoutMs = options.acquireTimeoutMs
     this.#turns = options.singleConnection === true ? new Turns() : undefined
+    this.#observer = options.observer
   }
 
   #busy(timeoutMs: number): PayrailError {
@@ -109,6 +130,22 @@ class GuardedDriver implements Driver {
   }
 
   async acquireConnection(): Promise<DatabaseConnection> {
+    const observer = this.#observer
+    if (observer === undefined) return this.#acquire()
+    const started = performance.now()
+    observer.waiting()
+    try {
+      const connection = await this.#acquire()
+      observer.acquired((performance.now() - started) / 1000)
+      return connection
+    } catch (error) {
+      const busy = (error as { code?: unknown }).code === 'DATABASE_BUSY'
+      observer.failed((performance.now() - started) / 1000, busy)
+      throw error
+    }
+  }
+
+  async #acquire(): Promise<DatabaseConnection> {
     const turns = this.#turns
     if (turns !== undefined) await this.#takeTurn(turns)
     const acquiring = this.#inner.acquireConnection().catch((error: unknown) => {
@@ -180,6 +217,7 @@ class GuardedDriver implements Driver {
       await this.#inner.releaseConnection(innerOf(connection))
     } finally {
       this.#turns?.give()
+      this.#observer?.released()
     }
   }
   destroy(): Promise<void> {

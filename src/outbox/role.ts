@@ -2,6 +2,7 @@ import type { Registry } from 'prom-client'
 import type { Config } from '../config/load.ts'
 import { type DatabaseHandle, pingDatabase } from '../db/database.ts'
 import { migrateToLatest } from '../db/migrate.ts'
+import { createPoolMetrics } from '../db/pool-metrics.ts'
 import { RetentionSweeper } from '../db/retention.ts'
 import { openRoleDatabase } from '../db/role-database.ts'
 import { bootstrapBrokers, probeCluster } from '../kafka/connection.ts'
@@ -128,9 +129,10 @@ export async function startRelay(
 
 /** `payrail relay`: publishes the outbox to Kafka; health and metrics on RELAY_METRICS_PORT. */
 export async function startRelayRole(config: Config, logger: Logger): Promise<RunningRole> {
-  const database = openRoleDatabase(config, logger, Math.min(config.DB_POOL_MAX, 8))
-  await migrateToLatest(database.db, database.dialect)
   const registry = createMetricsRegistry('relay')
+  const poolObserver = createPoolMetrics(registry)()
+  const database = openRoleDatabase(config, logger, Math.min(config.DB_POOL_MAX, 8), undefined, poolObserver)
+  await migrateToLatest(database.db, database.dialect)
   const runtime = await startRelay(config, logger, database, registry)
   const server = await startOperationalServer({
     host: config.HOST,

@@ -3,6 +3,7 @@ import { createAcquirerBreakerGauge } from '../acquirer/metrics.ts'
 import type { Config } from '../config/load.ts'
 import { pingDatabase } from '../db/database.ts'
 import { migrateToLatest } from '../db/migrate.ts'
+import { createPoolMetrics } from '../db/pool-metrics.ts'
 import { RetentionSweeper } from '../db/retention.ts'
 import { processedEventsRetention } from '../db/retention-tasks.ts'
 import { openRoleDatabase } from '../db/role-database.ts'
@@ -93,7 +94,9 @@ export async function startWorkerRole(
   logger: Logger,
   handlers: readonly WorkerHandler[] = WORKER_HANDLERS,
 ): Promise<RunningRole> {
-  const database = openRoleDatabase(config, logger)
+  const registry = createMetricsRegistry('worker')
+  const poolObserver = createPoolMetrics(registry)()
+  const database = openRoleDatabase(config, logger, config.DB_POOL_MAX, undefined, poolObserver)
   await migrateToLatest(database.db, database.dialect)
   const brokers = bootstrapBrokers(config)
   const admin = { brokers, clientId: `${config.KAFKA_CLIENT_ID}-worker-admin` }
@@ -104,7 +107,6 @@ export async function startWorkerRole(
   })
   await refuseLongerRetention(admin, [...new Set(handlers.flatMap((name) => TOPICS_OF[name]))], config)
 
-  const registry = createMetricsRegistry('worker')
   const needsAcquirer = handlers.includes('settlement') || handlers.includes('refund')
   const acquirer = needsAcquirer
     ? new AcquirerClient({

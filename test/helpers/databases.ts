@@ -1,5 +1,6 @@
 import type { TestContext } from 'node:test'
 import { type DatabaseHandle, type DialectName, openDatabase } from '../../src/db/database.ts'
+import type { PoolObserver } from '../../src/db/guarded-driver.ts'
 import type { StatementCounter } from '../../src/db/statement-count.ts'
 import { createScratchDatabase } from '../../support/databases.ts'
 import { requireService } from './services.ts'
@@ -11,7 +12,7 @@ export interface ThrowawayDatabase {
   /** Opens a handle that is closed when the test ends, before the database is dropped. */
   open: (
     poolMax?: number,
-    options?: { acquireTimeoutMs?: number; statementCounter?: StatementCounter },
+    options?: { acquireTimeoutMs?: number; statementCounter?: StatementCounter; poolObserver?: PoolObserver },
   ) => DatabaseHandle
   /** Runs `stop` when the test ends, before the handles close (for whatever still uses them). */
   beforeClose: (stop: () => Promise<void>) => void

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
+import { ROOT } from '../../src/cli/context.ts'
 import { DEFAULT_METRICS, readMetricCatalog } from '../../support/metric-catalog.ts'
 import { freePort } from '../../support/processes.ts'
 import { parseExposition } from '../helpers/exposition.ts'
@@ -135,6 +136,12 @@ test('every role exports exactly the metrics docs/metrics.md lists, with their t
     [],
     'DEFAULT_METRICS names metrics no role exports',
   )
+  const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }
+  for (const [role, page] of pages)
+    assert.ok(
+      page.includes(`payrail_build_info{version="${version}",node="${process.version}",role="${role}"} 1`),
+      `${role}: payrail_build_info names version ${version} and Node ${process.version}`,
+    )
   t.diagnostic(
     `${own.size} documented metrics and ${DEFAULT_METRICS.size} default ones in ${ROLES.length} roles`,
   )

@@ -35,9 +35,15 @@ test('10,000 records over 100 keys with random handler delays: each key in order
   const perPartition = new Map<number, number>()
   let maxWithinPartition = 0
   const lags = new Map<number, number | null>()
+  const lagSeconds = new Map<number, number | undefined>()
+  let oldestBehindSeconds = 0
   const observer: ConsumerObserver = {
     ...noopObserver,
-    lag: (_topic, partition, n) => lags.set(partition, n),
+    lag: (_topic, partition, n, seconds) => {
+      lags.set(partition, n)
+      lagSeconds.set(partition, seconds)
+      if (n !== null && n > 0) oldestBehindSeconds = Math.max(oldestBehindSeconds, seconds ?? 0)
+    },
   }
   const consumer = startConsumer(t, {
     brokers: brokers.split(','),
@@ -64,6 +70,8 @@ test('10,000 records over 100 keys with random handler delays: each key in order
     'the lag of every partition to reach 0',
     () => lags.size === 6 && [...lags.values()].every((n) => n === 0),
   )
+  assert.deepEqual([...lagSeconds.values()], [0, 0, 0, 0, 0, 0], 'caught up: 0 seconds behind')
+  t.diagnostic(`oldest record behind, while records were: ${oldestBehindSeconds.toFixed(3)} s`)
   await consumer.close()
 
   assert.deepEqual(watch.problems, [], 'never two records of one key at once')
