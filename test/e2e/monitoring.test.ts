@@ -302,12 +302,18 @@ test('payrail monitoring starts Prometheus (and Alertmanager) for a target folde
       '--data',
       join(dir, 'data'),
     ],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+    // A process group of its own: a failed test kills the command and the servers it started.
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
   )
   const output = collectOutput(child)
   const exited = once(child, 'exit')
   t.after(() => {
-    if (child.exitCode === null) child.kill('SIGKILL')
+    try {
+      process.kill(-(child.pid as number), 'SIGKILL')
+    } catch (error) {
+      // Already gone with its servers, as after a clean stop.
+      if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error
+    }
   })
   await until(
     'payrail monitoring ready',
