@@ -8,6 +8,7 @@ import { registerLedger } from './commands/ledger.ts'
 import { registerLoad } from './commands/load.ts'
 import { registerMerchant } from './commands/merchant.ts'
 import { registerMigrate } from './commands/migrate.ts'
+import { registerMonitoring } from './commands/monitoring.ts'
 import { registerOutbox } from './commands/outbox.ts'
 import { registerRoles } from './commands/roles.ts'
 import { registerTest } from './commands/test.ts'
@@ -36,6 +37,7 @@ registerTest(program)
 registerBench(program)
 registerLoad(program)
 registerChaos(program)
+registerMonitoring(program)
 
 try {
   await program.parseAsync(process.argv)

@@ -4,12 +4,14 @@ import { delimiter, join } from 'node:path'
 
 /**
  * Programs from Debian's packages that some tests and commands run: Prometheus' rule checker and
- * server, and the compose tool that validates the deployment files. Each names the package that
+ * server, Alertmanager's configuration checker (its package also brings the Alertmanager that
+ * `payrail monitoring` starts), and the compose tool that validates the deployment files. Each names the package that
  * brings it, so that set-up can install what is missing.
  */
 export const systemTools = {
   promtool: { package: 'prometheus', label: 'promtool (Prometheus rule checker)' },
   prometheus: { package: 'prometheus', label: 'Prometheus' },
+  amtool: { package: 'prometheus-alertmanager', label: 'amtool (Alertmanager configuration checker)' },
   'docker-compose': { package: 'docker-compose', label: 'docker-compose (compose file validation)' },
 } as const
 
