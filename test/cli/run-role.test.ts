@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { join } from 'node:path'
 import { test } from 'node:test'
+import { collectOutput } from '../../support/processes.ts'
 import { until } from '../helpers/until.ts'
 
 const FIXTURE = join(import.meta.dirname, 'fixtures', 'slow-start-role.ts')
@@ -42,21 +43,15 @@ test('a role that fails to start exits 1 naming the problem, even with something
   const child = spawn(process.execPath, [join(import.meta.dirname, 'fixtures', 'failing-start-role.ts')], {
     stdio: ['ignore', 'pipe', 'pipe'],
   })
-  let output = ''
-  child.stdout.on('data', (chunk) => {
-    output += chunk
-  })
-  child.stderr.on('data', (chunk) => {
-    output += chunk
-  })
+  const output = collectOutput(child)
   const exited = once(child, 'exit')
   const code = await until('the role to exit', () => (child.exitCode === null ? false : child.exitCode), {
     timeoutMs: 20_000,
   }).catch((error: Error) => {
     child.kill('SIGKILL')
-    throw new Error(`${error.message}; it printed:\n${output}`)
+    throw new Error(`${error.message}; it printed:\n${output()}`)
   })
   await exited
-  assert.equal(code, 1, output)
-  assert.match(output, /payrail: listen EADDRINUSE: address already in use 127\.0\.0\.1:9464/)
+  assert.equal(code, 1, output())
+  assert.match(output(), /payrail: listen EADDRINUSE: address already in use 127\.0\.0\.1:9464/)
 })

@@ -1,6 +1,4 @@
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -12,17 +10,12 @@ import { openDatabase } from '../../src/db/database.ts'
 import { issueApiKey } from '../../src/db/merchants.ts'
 import { migrateToLatest } from '../../src/db/migrate.ts'
 import { DEFAULT_METRICS, readMetricCatalog } from '../../support/metric-catalog.ts'
-import {
-  collectOutput,
-  freePorts,
-  type RoleProcess,
-  startAcquirer,
-  startRole,
-} from '../../support/processes.ts'
+import { freePorts, type RoleProcess, startAcquirer, startRole } from '../../support/processes.ts'
 import { runCli } from '../helpers/cli.ts'
 import { privateBroker } from '../helpers/kafka.ts'
 import { requireService, requireTool } from '../helpers/services.ts'
 import { until } from '../helpers/until.ts'
+import { spawnCli } from '../helpers/up.ts'
 
 const ROLES = ['gateway', 'api', 'acquirer', 'relay', 'worker'] as const
 type Role = (typeof ROLES)[number]
@@ -290,31 +283,11 @@ test('payrail monitoring starts Prometheus (and Alertmanager) for a target folde
     ...Object.fromEntries(ROLES.map((role) => [role, [`127.0.0.1:${prometheusPort}`]])),
     alertmanager: [`127.0.0.1:${alertmanagerPort}`],
   })
-  const child = spawn(
-    process.execPath,
-    [
-      join(ROOT, 'src', 'cli', 'main.ts'),
-      'monitoring',
-      '--port',
-      String(prometheusPort),
-      '--targets',
-      targets,
-      '--data',
-      join(dir, 'data'),
-    ],
-    // A process group of its own: a failed test kills the command and the servers it started.
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+  const { child, output, exited } = spawnCli(
+    t,
+    ['monitoring', '--port', String(prometheusPort), '--targets', targets, '--data', join(dir, 'data')],
+    { cwd: ROOT },
   )
-  const output = collectOutput(child)
-  const exited = once(child, 'exit')
-  t.after(() => {
-    try {
-      process.kill(-(child.pid as number), 'SIGKILL')
-    } catch (error) {
-      // Already gone with its servers, as after a clean stop.
-      if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error
-    }
-  })
   await until(
     'payrail monitoring ready',
     () => {

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtempSync } from 'node:fs'
 import { createServer } from 'node:http'
@@ -7,15 +6,14 @@ import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import { ROOT } from '../../src/cli/context.ts'
 import { openDatabase } from '../../src/db/database.ts'
 import { createAdmin } from '../../src/kafka/connection.ts'
-import { collectOutput, freePort, freePorts } from '../../support/processes.ts'
+import { freePort, freePorts } from '../../support/processes.ts'
 import { privateBroker } from '../helpers/kafka.ts'
 import { outboxRows } from '../helpers/outbox.ts'
 import { requireService } from '../helpers/services.ts'
 import { until } from '../helpers/until.ts'
-import { startUp } from '../helpers/up.ts'
+import { spawnCli, startUp } from '../helpers/up.ts'
 
 test('payrail up prepares database and topics, runs the roles, prints a working demo key, and stops it all on SIGTERM', async (t) => {
   // A broker of its own: another platform's workers on the shared one would join the same
@@ -133,11 +131,9 @@ test('payrail up refuses a role port that another process holds, naming it, and 
   t.after(() => other.close())
   const takenPort = (other.address() as AddressInfo).port
   const [apiPort, acquirerPort, relayPort, workerPort] = await freePorts(4)
-  const child = spawn(process.execPath, [join(ROOT, 'src', 'cli', 'main.ts'), 'up'], {
+  const { child, output } = spawnCli(t, ['up'], {
     cwd: dir,
     env: {
-      ...process.env,
-      LOG_FORMAT: 'json',
       DATABASE_URL: `sqlite:${join(dir, 'payrail.db')}`,
       KAFKA_BROKERS: brokers,
       API_PORT: String(apiPort),
@@ -147,16 +143,6 @@ test('payrail up refuses a role port that another process holds, naming it, and 
       GATEWAY_PORT: String(takenPort),
       WORKER_METRICS_PORT: String(workerPort),
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  })
-  const output = collectOutput(child)
-  t.after(() => {
-    try {
-      process.kill(-(child.pid as number), 'SIGKILL')
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error
-    }
   })
   const [code] = await until(
     'payrail up to exit',

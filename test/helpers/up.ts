@@ -7,26 +7,26 @@ import { ROOT } from '../../src/cli/context.ts'
 import { collectOutput } from '../../support/processes.ts'
 import { until } from './until.ts'
 
-export interface UpProcess {
+export type UpProcess = CliProcess
+
+export interface CliProcess {
   child: ChildProcess
   output: () => string
   exited: Promise<unknown[]>
 }
 
 /**
- * `payrail up` with `args` in `cwd` and `env`, in a process group of its own (a failed test
- * kills up and every role it started, none left behind holding the pipes); resolves once up
- * printed that everything is ready.
+ * `payrail <args>` in `cwd` with `env` added, in a process group of its own: a failed test kills
+ * the command and every process it started (roles, servers), none left behind holding the pipes.
  */
-export async function startUp(
+export function spawnCli(
   t: TestContext,
-  cwd: string,
-  env: Record<string, string>,
-  args: string[] = [],
-): Promise<UpProcess> {
-  const child = spawn(process.execPath, [join(ROOT, 'src', 'cli', 'main.ts'), 'up', ...args], {
-    cwd,
-    env: { ...process.env, LOG_FORMAT: 'json', ...env },
+  args: string[],
+  options: { cwd: string; env?: Record<string, string> },
+): CliProcess {
+  const child = spawn(process.execPath, [join(ROOT, 'src', 'cli', 'main.ts'), ...args], {
+    cwd: options.cwd,
+    env: { ...process.env, LOG_FORMAT: 'json', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   })
@@ -36,17 +36,28 @@ export async function startUp(
     try {
       process.kill(-(child.pid as number), 'SIGKILL')
     } catch (error) {
-      // Already gone with all its roles, as after a clean stop.
+      // Already gone with all it started, as after a clean stop.
       if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error
     }
   })
+  return { child, output, exited }
+}
+
+/** `payrail up` with `args` in `cwd` and `env` (see `spawnCli`); resolves once up printed that everything is ready. */
+export async function startUp(
+  t: TestContext,
+  cwd: string,
+  env: Record<string, string>,
+  args: string[] = [],
+): Promise<UpProcess> {
+  const up = spawnCli(t, ['up', ...args], { cwd, env })
   await until(
     'payrail up is ready',
     () => {
-      assert.ok(child.exitCode === null, `up exited early:\n${output()}`)
-      return output().includes('Press Ctrl-C to stop.')
+      assert.ok(up.child.exitCode === null, `up exited early:\n${up.output()}`)
+      return up.output().includes('Press Ctrl-C to stop.')
     },
     { timeoutMs: 60_000 },
   )
-  return { child, output, exited }
+  return up
 }
