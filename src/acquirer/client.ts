@@ -43,16 +43,35 @@ export interface AcquirerClientOptions {
   breakerThreshold?: number
   /** Time an open breaker waits before letting one probe through. Default: 5000 ms. */
   breakerHalfOpenAfterMs?: number
+  /** Told of every exchange with the acquirer: what, how it ended, how long. Default: none. */
+  observer?: AcquirerCallObserver | undefined
+  /** Monotonic clock in ms, for the exchange's duration. Default: `performance.now`. */
+  now?: () => number
 }
 
-export const defaultAcquirerClientOptions: Required<Omit<AcquirerClientOptions, 'url'>> = {
-  authorizeTimeoutMs: 1000,
-  settleTimeoutMs: 5000,
-  connectTimeoutMs: 1000,
-  connections: 128,
-  breakerThreshold: 5,
-  breakerHalfOpenAfterMs: 5000,
+/** A call the acquirer was sent (or tried to be): an open breaker sends none. */
+export type AcquirerCall = 'authorize' | 'lookup' | 'void' | 'settle' | 'refund'
+
+/**
+ * How an exchange ended: `answered` (an answer it reads: 200, or 404 for a lookup),
+ * `not_processed` (not sent, or the defined rejection), `timeout`, `unknown` (after sending: a
+ * reset, a 5xx, an unreadable 200), `refused` (another 4xx: a defect on one side).
+ */
+export type AcquirerCallOutcome = 'answered' | 'not_processed' | 'timeout' | 'unknown' | 'refused'
+
+export interface AcquirerCallObserver {
+  exchanged(call: AcquirerCall, outcome: AcquirerCallOutcome, seconds: number): void
 }
+
+export const defaultAcquirerClientOptions: Required<Omit<AcquirerClientOptions, 'url' | 'observer' | 'now'>> =
+  {
+    authorizeTimeoutMs: 1000,
+    settleTimeoutMs: 5000,
+    connectTimeoutMs: 1000,
+    connections: 128,
+    breakerThreshold: 5,
+    breakerHalfOpenAfterMs: 5000,
+  }
 
 const schema = Type.Object({
   url: httpUrl(),
@@ -105,14 +124,19 @@ export class AcquirerClient {
   readonly #authorizeTimeoutMs: number
   readonly #settleTimeoutMs: number
   readonly #breakers: Record<Operation, CircuitBreakerPolicy>
+  readonly #observer: AcquirerCallObserver | undefined
+  readonly #now: () => number
 
   constructor(options: AcquirerClientOptions) {
+    const { observer, now, ...checked } = options
     const resolved = resolveOptions(
       'acquirerClient',
       schema,
       { ...defaultAcquirerClientOptions, url: options.url },
-      options,
+      checked,
     )
+    this.#observer = observer
+    this.#now = now ?? (() => performance.now())
     this.#authorizeTimeoutMs = resolved.authorizeTimeoutMs
     this.#settleTimeoutMs = resolved.settleTimeoutMs
     this.#pool = new Pool(resolved.url, {
@@ -130,7 +154,7 @@ export class AcquirerClient {
   authorize(request: AuthorizeRequest): Promise<AuthorizationResult> {
     return this.#guarded('authorize', async () =>
       this.#expect(
-        await this.#call('POST', ACQUIRER_PATHS.authorize, request, this.#authorizeTimeoutMs),
+        await this.#call('authorize', 'POST', ACQUIRER_PATHS.authorize, request, this.#authorizeTimeoutMs),
         AuthorizationResultSchema,
         request.reference,
       ),
@@ -141,6 +165,7 @@ export class AcquirerClient {
   lookupAuthorization(reference: string): Promise<AuthorizationResult | undefined> {
     return this.#guarded('authorize', async () => {
       const answer = await this.#call(
+        'lookup',
         'GET',
         ACQUIRER_PATHS.authorization(reference),
         undefined,
@@ -158,7 +183,7 @@ export class AcquirerClient {
   voidAuthorization(reference: string): Promise<VoidResult> {
     return this.#guarded('authorize', async () =>
       this.#expect(
-        await this.#call('POST', ACQUIRER_PATHS.void, { reference }, this.#authorizeTimeoutMs),
+        await this.#call('void', 'POST', ACQUIRER_PATHS.void, { reference }, this.#authorizeTimeoutMs),
         VoidResultSchema,
         reference,
       ),
@@ -168,7 +193,7 @@ export class AcquirerClient {
   settle(request: SettleRequest): Promise<SettlementResult> {
     return this.#guarded('settle', async () =>
       this.#expect(
-        await this.#call('POST', ACQUIRER_PATHS.settle, request, this.#settleTimeoutMs),
+        await this.#call('settle', 'POST', ACQUIRER_PATHS.settle, request, this.#settleTimeoutMs),
         SettlementResultSchema,
         request.reference,
       ),
@@ -178,7 +203,7 @@ export class AcquirerClient {
   refund(request: RefundRequest): Promise<RefundResult> {
     return this.#guarded('refund', async () =>
       this.#expect(
-        await this.#call('POST', ACQUIRER_PATHS.refund, request, this.#settleTimeoutMs),
+        await this.#call('refund', 'POST', ACQUIRER_PATHS.refund, request, this.#settleTimeoutMs),
         RefundResultSchema,
         request.reference,
       ),
@@ -239,8 +264,29 @@ export class AcquirerClient {
     return answer as Static<S>
   }
 
-  /** One exchange; the parsed JSON of a 200, undefined for a 404 when `notFoundIsEmpty`. */
+  /** One exchange, observed; the parsed JSON of a 200, undefined for a 404 when `notFoundIsEmpty`. */
   async #call(
+    call: AcquirerCall,
+    method: 'GET' | 'POST',
+    path: string,
+    body: unknown,
+    timeoutMs: number,
+    notFoundIsEmpty = false,
+  ): Promise<unknown> {
+    const started = this.#now()
+    const observe = (outcome: AcquirerCallOutcome) =>
+      this.#observer?.exchanged(call, outcome, (this.#now() - started) / 1000)
+    try {
+      const answer = await this.#exchange(method, path, body, timeoutMs, notFoundIsEmpty)
+      observe('answered')
+      return answer
+    } catch (error) {
+      observe(outcomeOfFailure(error))
+      throw error
+    }
+  }
+
+  async #exchange(
     method: 'GET' | 'POST',
     path: string,
     body: unknown,
@@ -302,6 +348,13 @@ export class AcquirerClient {
       `the acquirer refused ${method} ${path} with ${statusCode}: ${text.slice(0, 200)}`,
     )
   }
+}
+
+function outcomeOfFailure(error: unknown): AcquirerCallOutcome {
+  if (hasErrorCode(error, 'ACQUIRER_UNAVAILABLE')) return 'not_processed'
+  if (hasErrorCode(error, 'ACQUIRER_TIMEOUT')) return 'timeout'
+  if (hasErrorCode(error, 'ACQUIRER_OUTCOME_UNKNOWN')) return 'unknown'
+  return 'refused'
 }
 
 function isRejection(text: string): boolean {

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
-import { createAcquirerBreakerGauge } from '../acquirer/metrics.ts'
+import { createAcquirerBreakerGauge, createAcquirerCallHistogram } from '../acquirer/metrics.ts'
 import type { GroupCommitObserver } from '../db/group-commit.ts'
 import type { Admission, AdmissionObserver } from './admission.ts'
 import type { PaymentObserver } from './payment-service.ts'
@@ -32,6 +32,7 @@ export function createApiMetrics(registry: Registry) {
     registers: [registry],
   })
   const breaker = createAcquirerBreakerGauge(registry, ['authorize', 'settle', 'refund'])
+  const acquirerCalls = createAcquirerCallHistogram(registry)
   const shed = new Counter({
     name: 'payrail_api_shed_total',
     help: 'Requests answered 503 OVERLOADED without being processed, by reason (queue_full, queue_timeout)',
@@ -87,6 +88,7 @@ export function createApiMetrics(registry: Registry) {
     request: (route: string, method: string, status: number, seconds: number) =>
       requests.observe({ route, method, status: String(status) }, seconds),
     breaker,
+    acquirerCalls,
     admission,
     admissionGauges,
     groupCommit,

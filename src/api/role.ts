@@ -47,6 +47,7 @@ export async function startApiRole(
     url: config.ACQUIRER_URL,
     authorizeTimeoutMs: config.ACQUIRER_AUTH_TIMEOUT_MS,
     settleTimeoutMs: config.ACQUIRER_SETTLE_TIMEOUT_MS,
+    observer: metrics.acquirerCalls,
   })
   acquirer.onBreakerStateChange((operation, state) => {
     metrics.breaker(operation, state)

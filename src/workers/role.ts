@@ -1,5 +1,5 @@
 import { AcquirerClient } from '../acquirer/client.ts'
-import { createAcquirerBreakerGauge } from '../acquirer/metrics.ts'
+import { createAcquirerBreakerGauge, createAcquirerCallHistogram } from '../acquirer/metrics.ts'
 import type { Config } from '../config/load.ts'
 import { pingDatabase } from '../db/database.ts'
 import { migrateToLatest } from '../db/migrate.ts'
@@ -115,6 +115,7 @@ export async function startWorkerRole(
         settleTimeoutMs: config.ACQUIRER_SETTLE_TIMEOUT_MS,
         // One connection per record the consumers may run at once, so records never queue for one.
         connections: config.WORKER_CONCURRENCY,
+        observer: createAcquirerCallHistogram(registry),
       })
     : undefined
   if (acquirer !== undefined) {

@@ -125,3 +125,40 @@ test('a void releases an approval once; a reference never approved has nothing t
     'v-2': { authorized: 1, approved: false, voided: false, settled: 0, refunded: 0 },
   })
 })
+
+test('every exchange is observed with its call, outcome and duration; an open breaker sends none', async (t) => {
+  const seen: string[] = []
+  let clock = 0
+  const observer = {
+    exchanged: (call: string, outcome: string, seconds: number) => seen.push(`${call} ${outcome} ${seconds}`),
+  }
+  // Each exchange reads the clock twice, 125 ms apart.
+  const now = () => (clock += 125)
+  const client = new AcquirerClient({ url: acquirer.url, authorizeTimeoutMs: 200, observer, now })
+  t.after(() => client.close())
+  await client.authorize({ reference: 'observed-1', amount: 1, currency: 'USD' })
+  await client.lookupAuthorization('observed-never')
+  await client.settle({ reference: 'observed-1', amount: 1, currency: 'USD' })
+  await setAcquirerMode(acquirer.url, 'slow', 600)
+  t.after(() => setAcquirerMode(acquirer.url, 'normal', 0))
+  await assert.rejects(client.authorize({ reference: 'observed-2', amount: 1, currency: 'USD' }))
+  const down = new AcquirerClient({
+    url: `http://127.0.0.1:${await freePort()}`,
+    breakerThreshold: 1,
+    observer,
+    now,
+  })
+  t.after(() => down.close())
+  await assert.rejects(down.refund({ reference: 'observed-3', amount: 1, currency: 'USD' }))
+  await assert.rejects(
+    down.refund({ reference: 'observed-4', amount: 1, currency: 'USD' }),
+    (error: unknown) => hasErrorCode(error, 'ACQUIRER_UNAVAILABLE'),
+  )
+  assert.deepEqual(seen, [
+    'authorize answered 0.125',
+    'lookup answered 0.125',
+    'settle answered 0.125',
+    'authorize timeout 0.125',
+    'refund not_processed 0.125',
+  ])
+})

@@ -198,7 +198,8 @@ const REQUIRED: Record<string, readonly string[]> = {
     'payrail_worker_dead_letters_total',
   ],
   'acquirer.json': [
-    'payrail_http_request_duration_seconds_bucket',
+    'payrail_acquirer_request_duration_seconds_bucket',
+    'payrail_acquirer_request_duration_seconds_count',
     'payrail_payment_operations_total',
     'payrail_acquirer_breaker_state',
   ],

@@ -4,8 +4,7 @@ import { breakerMappings, graph, labelVariable, payrailDashboard, single } from 
 import { matches, quantile, series, sumRate } from './promql.ts'
 
 const operation = matches('operation')
-// The api's route template of authorize (src/api/routes/payments.ts).
-const AUTHORIZE_ROUTE = 'route="/api/payments/authorize"'
+const CALLS = 'payrail_acquirer_request_duration_seconds'
 
 /**
  * The acquirer seen from both sides: the calls payrail makes (their latency as the api and the
@@ -59,46 +58,30 @@ export function acquirerDashboard(): dashboard.Dashboard {
         title: 'Latency',
         panels: [
           graph({
-            title: 'Authorize latency at the api',
+            title: 'Acquirer call latency by call',
             description:
-              'Median and 99th percentile of the api’s authorize requests (payrail_http_request_duration_seconds), most of which is the acquirer’s authorization call between two short transactions.',
+              'Median and 99th percentile of the exchanges with the acquirer that got an answer (payrail_acquirer_request_duration_seconds, outcome answered), as the api (authorize, lookup, void) and the workers (settle, refund) measured them.',
             unit: units.Seconds,
             queries: [
               {
-                expr: quantile(0.5, 'payrail_http_request_duration_seconds', '', AUTHORIZE_ROUTE),
-                legend: 'p50',
+                expr: quantile(0.5, CALLS, 'call', 'outcome="answered"'),
+                legend: '{{call}} p50',
               },
               {
-                expr: quantile(0.99, 'payrail_http_request_duration_seconds', '', AUTHORIZE_ROUTE),
-                legend: 'p99',
+                expr: quantile(0.99, CALLS, 'call', 'outcome="answered"'),
+                legend: '{{call}} p99',
               },
             ],
           }),
           graph({
-            title: 'Settle and refund latency in the workers',
+            title: 'Acquirer exchanges/s by call and outcome',
             description:
-              'Median and 99th percentile of the settlement and refund handlers (payrail_worker_processing_seconds, result ok), each one acquirer call plus its database write.',
-            unit: units.Seconds,
+              'Every exchange with the acquirer: answered; not_processed (not sent, or its defined rejection: safe to retry); timeout and unknown (it may have acted: the recovery sweep and the workers ask again); refused (another 4xx, a defect). An open breaker sends nothing and is not counted here.',
+            unit: units.OpsPerSecond,
             queries: [
               {
-                expr: quantile(
-                  0.5,
-                  'payrail_worker_processing_seconds',
-                  'handler',
-                  'handler=~"settlement|refund"',
-                  'result="ok"',
-                ),
-                legend: '{{handler}} p50',
-              },
-              {
-                expr: quantile(
-                  0.99,
-                  'payrail_worker_processing_seconds',
-                  'handler',
-                  'handler=~"settlement|refund"',
-                  'result="ok"',
-                ),
-                legend: '{{handler}} p99',
+                expr: sumRate('call, outcome', `${CALLS}_count`),
+                legend: '{{call}} {{outcome}}',
               },
             ],
           }),
