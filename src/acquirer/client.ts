@@ -57,6 +57,15 @@ export type AcquirerCall = 'authorize' | 'lookup' | 'void' | 'settle' | 'refund'
  * `not_processed` (not sent, or the defined rejection), `timeout`, `unknown` (after sending: a
  * reset, a 5xx, an unreadable 200), `refused` (another 4xx: a defect on one side).
  */
+/** One HTTP exchange: a 404 answers undefined when `notFoundIsEmpty` (a lookup of nothing). */
+interface Exchange {
+  method: 'GET' | 'POST'
+  path: string
+  body: unknown
+  timeoutMs: number
+  notFoundIsEmpty?: boolean
+}
+
 export type AcquirerCallOutcome = 'answered' | 'not_processed' | 'timeout' | 'unknown' | 'refused'
 
 export interface AcquirerCallObserver {
@@ -154,7 +163,12 @@ export class AcquirerClient {
   authorize(request: AuthorizeRequest): Promise<AuthorizationResult> {
     return this.#guarded('authorize', async () =>
       this.#expect(
-        await this.#call('authorize', 'POST', ACQUIRER_PATHS.authorize, request, this.#authorizeTimeoutMs),
+        await this.#call('authorize', {
+          method: 'POST',
+          path: ACQUIRER_PATHS.authorize,
+          body: request,
+          timeoutMs: this.#authorizeTimeoutMs,
+        }),
         AuthorizationResultSchema,
         request.reference,
       ),
@@ -164,14 +178,13 @@ export class AcquirerClient {
   /** What the acquirer holds for an authorize reference; undefined when it never authorized it. */
   lookupAuthorization(reference: string): Promise<AuthorizationResult | undefined> {
     return this.#guarded('authorize', async () => {
-      const answer = await this.#call(
-        'lookup',
-        'GET',
-        ACQUIRER_PATHS.authorization(reference),
-        undefined,
-        this.#authorizeTimeoutMs,
-        true,
-      )
+      const answer = await this.#call('lookup', {
+        method: 'GET',
+        path: ACQUIRER_PATHS.authorization(reference),
+        body: undefined,
+        timeoutMs: this.#authorizeTimeoutMs,
+        notFoundIsEmpty: true,
+      })
       return answer === undefined ? undefined : this.#expect(answer, AuthorizationResultSchema, reference)
     })
   }
@@ -183,7 +196,12 @@ export class AcquirerClient {
   voidAuthorization(reference: string): Promise<VoidResult> {
     return this.#guarded('authorize', async () =>
       this.#expect(
-        await this.#call('void', 'POST', ACQUIRER_PATHS.void, { reference }, this.#authorizeTimeoutMs),
+        await this.#call('void', {
+          method: 'POST',
+          path: ACQUIRER_PATHS.void,
+          body: { reference },
+          timeoutMs: this.#authorizeTimeoutMs,
+        }),
         VoidResultSchema,
         reference,
       ),
@@ -193,7 +211,12 @@ export class AcquirerClient {
   settle(request: SettleRequest): Promise<SettlementResult> {
     return this.#guarded('settle', async () =>
       this.#expect(
-        await this.#call('settle', 'POST', ACQUIRER_PATHS.settle, request, this.#settleTimeoutMs),
+        await this.#call('settle', {
+          method: 'POST',
+          path: ACQUIRER_PATHS.settle,
+          body: request,
+          timeoutMs: this.#settleTimeoutMs,
+        }),
         SettlementResultSchema,
         request.reference,
       ),
@@ -203,7 +226,12 @@ export class AcquirerClient {
   refund(request: RefundRequest): Promise<RefundResult> {
     return this.#guarded('refund', async () =>
       this.#expect(
-        await this.#call('refund', 'POST', ACQUIRER_PATHS.refund, request, this.#settleTimeoutMs),
+        await this.#call('refund', {
+          method: 'POST',
+          path: ACQUIRER_PATHS.refund,
+          body: request,
+          timeoutMs: this.#settleTimeoutMs,
+        }),
         RefundResultSchema,
         request.reference,
       ),
@@ -265,19 +293,12 @@ export class AcquirerClient {
   }
 
   /** One exchange, observed; the parsed JSON of a 200, undefined for a 404 when `notFoundIsEmpty`. */
-  async #call(
-    call: AcquirerCall,
-    method: 'GET' | 'POST',
-    path: string,
-    body: unknown,
-    timeoutMs: number,
-    notFoundIsEmpty = false,
-  ): Promise<unknown> {
+  async #call(call: AcquirerCall, exchange: Exchange): Promise<unknown> {
     const started = this.#now()
     const observe = (outcome: AcquirerCallOutcome) =>
       this.#observer?.exchanged(call, outcome, (this.#now() - started) / 1000)
     try {
-      const answer = await this.#exchange(method, path, body, timeoutMs, notFoundIsEmpty)
+      const answer = await this.#exchange(exchange)
       observe('answered')
       return answer
     } catch (error) {
@@ -286,13 +307,7 @@ export class AcquirerClient {
     }
   }
 
-  async #exchange(
-    method: 'GET' | 'POST',
-    path: string,
-    body: unknown,
-    timeoutMs: number,
-    notFoundIsEmpty = false,
-  ): Promise<unknown> {
+  async #exchange({ method, path, body, timeoutMs, notFoundIsEmpty = false }: Exchange): Promise<unknown> {
     let statusCode = 0
     let text = ''
     try {
