@@ -286,6 +286,8 @@ export const variables = {
   DB_GROUP_COMMIT_LANES: integer(1, 1000, 8),
   /** How long a group commit's first request waits for others to join it; empty: 2 ms on SQLite, 0 (the end of the event-loop turn) on MariaDB and PostgreSQL. */
   DB_GROUP_COMMIT_WAIT_MS: optional(integer(0, 1000)),
+  /** MariaDB/MySQL: statements with parameters as server-side prepared statements (false: text with the values spliced in). */
+  DB_MYSQL_PREPARED: flag(false),
 
   /** Empty: the local broker that `payrail kafka start` runs on 127.0.0.1:9092. */
   KAFKA_BROKERS: brokerList(''),
