@@ -13,7 +13,7 @@ export interface Sample {
 const LINE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\d+)?$/
 const LABEL = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g
 
-function unescape(value: string): string {
+function unescapeLabel(value: string): string {
   return value.replace(/\\(["\\n])/g, (_, c: string) => (c === 'n' ? '\n' : c))
 }
 
@@ -25,17 +25,23 @@ export function parseSamples(page: string): Sample[] {
     const match = LINE.exec(line)
     if (match === null) continue
     const raw = match[3] as string
-    const value = raw === '+Inf' ? Number.POSITIVE_INFINITY : raw === '-Inf' ? Number.NEGATIVE_INFINITY : Number(raw)
+    const value =
+      raw === '+Inf' ? Number.POSITIVE_INFINITY : raw === '-Inf' ? Number.NEGATIVE_INFINITY : Number(raw)
     if (Number.isNaN(value)) continue
     const labels: Record<string, string> = {}
-    for (const [, name, text] of (match[2] ?? '').matchAll(LABEL)) labels[name as string] = unescape(text as string)
+    for (const [, name, text] of (match[2] ?? '').matchAll(LABEL))
+      labels[name as string] = unescapeLabel(text as string)
     samples.push({ name: match[1] as string, labels, value })
   }
   return samples
 }
 
 /** The samples named `name`, optionally only those whose labels include `where`. */
-export function samplesOf(samples: readonly Sample[], name: string, where: Record<string, string> = {}): Sample[] {
+export function samplesOf(
+  samples: readonly Sample[],
+  name: string,
+  where: Record<string, string> = {},
+): Sample[] {
   return samples.filter(
     (s) => s.name === name && Object.entries(where).every(([label, value]) => s.labels[label] === value),
   )
@@ -63,7 +69,9 @@ export function sumBy(samples: readonly Sample[], name: string, label: string): 
  */
 export function quantileOf(counts: ReadonlyMap<number, number>, q: number): number | undefined {
   const bounds = [...counts.keys()].sort((a, b) => a - b)
-  const total = counts.get(Number.POSITIVE_INFINITY) ?? (bounds.length > 0 ? (counts.get(bounds.at(-1) as number) ?? 0) : 0)
+  const total =
+    counts.get(Number.POSITIVE_INFINITY) ??
+    (bounds.length > 0 ? (counts.get(bounds.at(-1) as number) ?? 0) : 0)
   if (!(total > 0)) return undefined
   const rank = q * total
   let previousBound = 0
@@ -73,7 +81,9 @@ export function quantileOf(counts: ReadonlyMap<number, number>, q: number): numb
     if (count >= rank) {
       if (bound === Number.POSITIVE_INFINITY) return previousBound
       const inBucket = count - previousCount
-      return inBucket <= 0 ? bound : previousBound + ((bound - previousBound) * (rank - previousCount)) / inBucket
+      return inBucket <= 0
+        ? bound
+        : previousBound + ((bound - previousBound) * (rank - previousCount)) / inBucket
     }
     previousBound = bound
     previousCount = count

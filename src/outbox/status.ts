@@ -75,8 +75,8 @@ export async function outboxBacklog(
   return { pending: Number(row.pending) + Number(row.retry), oldestPendingAgeSeconds }
 }
 
-/** Dead events, oldest first. */
-export async function listDead(db: Kysely<Database>, limit = 100) {
+/** Dead events, oldest first, `limit` from `offset`, with their envelope (`payload`) and headers as stored (JSON text). */
+export async function listDead(db: Kysely<Database>, limit = 100, offset = 0) {
   return db
     .selectFrom('outbox_dead as d')
     .innerJoin('outbox_events as e', 'e.id', 'd.id')
@@ -88,9 +88,13 @@ export async function listDead(db: Kysely<Database>, limit = 100) {
       'd.attempts',
       'd.last_error',
       'e.created_at',
+      'd.dead_at',
+      'e.payload',
+      'e.headers',
     ])
     .orderBy('d.id')
     .limit(limit)
+    .offset(offset)
     .execute()
 }
 

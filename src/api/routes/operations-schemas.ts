@@ -95,7 +95,12 @@ export const KafkaOverview = Type.Object({
     description: "from the workers' metrics; empty when no worker answers",
   }),
   workerUp: Type.Boolean(),
-  consumerDeadLetters: Nullable(Type.Integer({ description: 'records in payment.dlq from the workers' })),
+  dlqRecords: Nullable(
+    Type.Integer({
+      description:
+        "records ever written to payment.dlq (the relay's and the workers'); the list is GET /api/admin/dlq",
+    }),
+  ),
   acquirerBreakers: Type.Record(Type.String(), Type.String()),
 })
 

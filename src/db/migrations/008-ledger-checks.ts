@@ -16,7 +16,11 @@ export async function up(db: Kysely<unknown>, _dialect: DialectName): Promise<vo
     .addColumn('clean', 'integer', (c) => c.notNull())
     .addColumn('report', 'text', (c) => c.notNull())
     .execute()
-  await db.schema.createIndex('ledger_checks_checked_at').on('ledger_checks').columns(['checked_at']).execute()
+  await db.schema
+    .createIndex('ledger_checks_checked_at')
+    .on('ledger_checks')
+    .columns(['checked_at'])
+    .execute()
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
