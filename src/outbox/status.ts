@@ -25,14 +25,11 @@ export async function outboxStatus(db: Kysely<Database>, now = Date.now()): Prom
     .select(['e.event_type', (eb) => eb.fn.countAll<number>().as('n')])
     .groupBy('e.event_type')
     .execute()
-  const dead = await db
-    .selectFrom('outbox_dead')
-    .select((eb) => eb.fn.countAll<number>().as('n'))
-    .executeTakeFirstOrThrow()
+  const dead = await countDead(db)
   const relays = await db.selectFrom('relay_instances').selectAll().orderBy('id').execute()
   return {
     ...backlog,
-    dead: Number(dead.n),
+    dead,
     pendingByType: Object.fromEntries(byType.map((row) => [row.event_type, Number(row.n)])),
     relays: relays.map((relay) => ({
       id: relay.id,
@@ -73,6 +70,15 @@ export async function outboxBacklog(
     if (oldest !== undefined) oldestPendingAgeSeconds = Math.max(0, (now - Number(oldest.created_at)) / 1000)
   }
   return { pending: Number(row.pending) + Number(row.retry), oldestPendingAgeSeconds }
+}
+
+/** How many events are dead. */
+export async function countDead(db: Kysely<Database>): Promise<number> {
+  const row = await db
+    .selectFrom('outbox_dead')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirstOrThrow()
+  return Number(row.n)
 }
 
 /** Dead events, oldest first, `limit` from `offset`, with their envelope (`payload`) and headers as stored (JSON text). */
