@@ -15,7 +15,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['db'],
   ['ledger', 'acquirer'],
   ['outbox'],
-  ['api', 'workers', 'gateway'],
+  ['api', 'workers', 'gateway', 'dashboard'],
   // load: an HTTP client of the roles (scheduler, scenarios, reports); above them so it may share
   // their protocol constants (the simulator's decline cents), below cli which runs it.
   ['load'],
