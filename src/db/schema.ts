@@ -20,6 +20,7 @@ export interface Database {
   outbox_dead: OutboxDeadTable
   relay_instances: RelayInstanceTable
   admin_audit: AdminAuditTable
+  ledger_checks: LedgerCheckTable
 }
 
 export interface MerchantTable {
@@ -176,4 +177,13 @@ export interface AdminAuditTable {
   source: string
   request_id: string
   status: number | null
+}
+
+/** One ledger check's result (migration 008): `report` is JSON, `clean` 1 or 0. */
+export interface LedgerCheckTable {
+  id: string
+  checked_at: number
+  source: string
+  clean: number
+  report: string
 }

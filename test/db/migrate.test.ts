@@ -8,6 +8,7 @@ import { dialects, throwawayDatabase } from '../helpers/databases.ts'
 const tables = [
   'admin_audit',
   'api_keys',
+  'ledger_checks',
   'authorization_attempts',
   'outbox_leases',
   'payment_events',
@@ -35,6 +36,7 @@ for (const dialect of dialects) {
       '005-authorization-attempt-checks',
       '006-retention-indexes',
       '007-admin-audit',
+      '008-ledger-checks',
     ])
     const second = await migrateToLatest(handle.db, handle.dialect)
     assert.deepEqual(second.applied, [])
@@ -46,6 +48,7 @@ for (const dialect of dialects) {
       '005-authorization-attempt-checks',
       '006-retention-indexes',
       '007-admin-audit',
+      '008-ledger-checks',
     ])
 
     const present = (await handle.db.introspection.getTables()).map((table) => table.name).sort()
@@ -154,6 +157,7 @@ for (const dialect of dialects) {
         '005-authorization-attempt-checks',
         '006-retention-indexes',
         '007-admin-audit',
+        '008-ledger-checks',
       ],
     )
   })

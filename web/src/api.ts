@@ -69,7 +69,8 @@ export class ApiClient {
       )
     }
     const text = await response.text()
-    const parsed: unknown = text === '' ? undefined : safeJson(text)
+    const html = response.headers.get('content-type')?.startsWith('text/html') === true
+    const parsed: unknown = text === '' ? undefined : html && response.ok ? text : safeJson(text)
     if (!response.ok) {
       const problem = (parsed ?? {}) as Problem
       const code = problem.code ?? `HTTP_${response.status}`

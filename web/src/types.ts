@@ -132,7 +132,8 @@ export interface KafkaOverview {
     deadLetters: number
   }[]
   workerUp: boolean
-  consumerDeadLetters: number | null
+  /** Records ever written to payment.dlq (relay and workers); null when Kafka did not answer. */
+  dlqRecords: number | null
   acquirerBreakers: Record<string, string>
 }
 

@@ -130,6 +130,9 @@ export function registerUp(program: Command): void {
           GATEWAY_UPSTREAM_API: upstream,
           GATEWAY_CORS_ORIGINS: corsOrigins,
           DASHBOARD_API_ORIGIN: dashboardApi,
+          // The operations endpoints read the roles started here (each api process of --scale),
+          // unless told to read others.
+          OPS_TARGETS: process.env.OPS_TARGETS ?? roles.map((role) => `${role.role}=${role.url}`).join(','),
         }
         for (const role of roles) {
           const port = 'port' in role ? { API_PORT: String(role.port) } : {}

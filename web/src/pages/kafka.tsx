@@ -27,7 +27,7 @@ export function KafkaPage() {
           ) : null}
           <div class="stats">
             <Stat label="Total lag" value={data.groups.reduce((sum, group) => sum + group.lag, 0)} />
-            <Stat label="Consumer dead letters" value={data.consumerDeadLetters ?? '–'} />
+            <Stat label="Records in payment.dlq" value={data.dlqRecords ?? '–'} />
           </div>
           <Section title="Lag over time">
             <LineChart title="Lag per consumer group" history={history} />

@@ -4,7 +4,7 @@ import { useServices } from '../context.ts'
 import { useHistory, usePoll } from '../poll.ts'
 import type { LoadRun } from '../types.ts'
 
-const SCENARIOS = ['authorize', 'read', 'flow', 'mixed']
+const SCENARIOS = ['authorize', 'read', 'flow', 'mix']
 
 export function LoadPage() {
   const { api } = useServices()
@@ -40,6 +40,23 @@ export function LoadPage() {
       })
       setSelected(answer.body.id)
       runs.refresh()
+    } catch (caught) {
+      setError(caught as Error)
+    }
+  }
+  // The report needs the admin token, so it cannot be a plain link: fetched, then saved as a file
+  // (opened in a tab it would fall under this page's CSP, which forbids its inline styles).
+  const download = async (id: string) => {
+    try {
+      const html = await api.get<string>(
+        'admin',
+        `/api/admin/load-runs/${encodeURIComponent(id)}/report.html`,
+      )
+      const link = document.createElement('a')
+      link.href = URL.createObjectURL(new Blob([html], { type: 'text/html' }))
+      link.download = `payrail-load-${id}.html`
+      link.click()
+      setTimeout(() => URL.revokeObjectURL(link.href), 10_000)
     } catch (caught) {
       setError(caught as Error)
     }
@@ -111,6 +128,11 @@ export function LoadPage() {
             </button>
           ) : null}
           {shown.data.error ? <p class="error">{shown.data.error}</p> : null}
+          {shown.data.hasReport ? (
+            <button type="button" class="secondary" onClick={() => download(shown.data?.id ?? '')}>
+              Download HTML report
+            </button>
+          ) : null}
           {shown.data.report !== undefined ? (
             <details>
               <summary>JSON report</summary>
