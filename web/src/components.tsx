@@ -136,7 +136,8 @@ export function LineChart({
   return (
     <figure class="chart">
       <figcaption>{title}</figcaption>
-      <div ref={host} role="img" aria-label={`${title} chart`} />
+      {history.t.length < 2 ? <p class="empty">Collecting samples…</p> : null}
+      <div ref={host} role="img" aria-label={`${title} chart`} hidden={history.t.length < 2} />
     </figure>
   )
 }
