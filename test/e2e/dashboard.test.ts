@@ -19,6 +19,8 @@ const ADMIN_TOKEN = 'dashboard-test-admin-token-0123456789abcdef'
 const at = (port: number) => `http://127.0.0.1:${port}`
 // Each wait in the browser: long enough for a settlement through Kafka on 2 busy cores.
 const STEP_MS = 30_000
+// A role's start on a loaded machine (several suites at once on 2 cores) took over 30 s once.
+const START_MS = 60_000
 
 test('the dashboard in Chromium: shop demo to REFUNDED with a replayed key, outbox backlog and drain, dead letter replayed, wrong admin token refused', {
   timeout: 180_000,
@@ -61,21 +63,31 @@ test('the dashboard in Chromium: shop demo to REFUNDED with a replayed key, outb
     GATEWAY_RATE_LIMIT_ADMIN: '1000/1s',
   }
   const startRelay = () =>
-    startRole('relay', PORTS.relay, { ...common, RELAY_METRICS_PORT: String(PORTS.relay) })
+    startRole('relay', PORTS.relay, { ...common, RELAY_METRICS_PORT: String(PORTS.relay) }, START_MS)
   const [api, relay, worker, gateway, dashboard] = await Promise.all([
-    startRole('api', PORTS.api, { ...common, API_PORT: String(PORTS.api) }),
+    startRole('api', PORTS.api, { ...common, API_PORT: String(PORTS.api) }, START_MS),
     startRelay(),
-    startRole('worker', PORTS.worker, { ...common, WORKER_METRICS_PORT: String(PORTS.worker) }),
-    startRole('gateway', PORTS.gateway, {
-      ...common,
-      GATEWAY_PORT: String(PORTS.gateway),
-      GATEWAY_UPSTREAM_API: at(PORTS.api),
-      GATEWAY_CORS_ORIGINS: at(PORTS.dashboard),
-    }),
-    startRole('dashboard', PORTS.dashboard, {
-      DASHBOARD_PORT: String(PORTS.dashboard),
-      DASHBOARD_API_ORIGIN: at(PORTS.gateway),
-    }),
+    startRole('worker', PORTS.worker, { ...common, WORKER_METRICS_PORT: String(PORTS.worker) }, START_MS),
+    startRole(
+      'gateway',
+      PORTS.gateway,
+      {
+        ...common,
+        GATEWAY_PORT: String(PORTS.gateway),
+        GATEWAY_UPSTREAM_API: at(PORTS.api),
+        GATEWAY_CORS_ORIGINS: at(PORTS.dashboard),
+      },
+      START_MS,
+    ),
+    startRole(
+      'dashboard',
+      PORTS.dashboard,
+      {
+        DASHBOARD_PORT: String(PORTS.dashboard),
+        DASHBOARD_API_ORIGIN: at(PORTS.gateway),
+      },
+      START_MS,
+    ),
   ])
   started.push(api, relay, worker, gateway, dashboard)
 
