@@ -60,7 +60,7 @@ export function OutboxPage() {
               caption="Relay instances, their leases and breakers"
               rows={data.relays}
               rowKey={(relay) => relay.id}
-              empty="No relay has ever run against this database: start payrail relay."
+              empty="No relay is registered: start payrail relay (payrail up runs one)."
               columns={[
                 { title: 'Relay', cell: (relay) => <code>{relay.id}</code> },
                 {
