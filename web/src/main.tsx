@@ -44,6 +44,30 @@ function useRoute(): { page: string; rest: string | undefined } {
   return route
 }
 
+/** A password field for one secret; once set, it shows that it is, never what it is. */
+function SecretField(props: {
+  label: string
+  name: string
+  hint: string
+  isSet: boolean
+  value: string
+  onInput: (value: string) => void
+}) {
+  return (
+    <label>
+      {props.label} {props.isSet ? <span class="badge ok">set</span> : null}
+      <input
+        type="password"
+        name={props.name}
+        autoComplete="off"
+        value={props.value}
+        placeholder={props.isSet ? '•••••• (kept for this tab)' : props.hint}
+        onInput={(event) => props.onInput(event.currentTarget.value)}
+      />
+    </label>
+  )
+}
+
 /** Password fields for the two secrets: what is typed goes to sessionStorage, never to the URL. */
 function SecretsBar() {
   const { secrets, api } = useServices()
@@ -62,28 +86,22 @@ function SecretsBar() {
         setMerchant('')
       }}
     >
-      <label>
-        Admin token {current.adminToken ? <span class="badge ok">set</span> : null}
-        <input
-          type="password"
-          name="adminToken"
-          autoComplete="off"
-          value={admin}
-          placeholder={current.adminToken ? '•••••• (kept for this tab)' : 'ADMIN_TOKEN'}
-          onInput={(event) => setAdmin(event.currentTarget.value)}
-        />
-      </label>
-      <label>
-        Merchant key {current.merchantKey ? <span class="badge ok">set</span> : null}
-        <input
-          type="password"
-          name="merchantKey"
-          autoComplete="off"
-          value={merchant}
-          placeholder={current.merchantKey ? '•••••• (kept for this tab)' : 'prk_…'}
-          onInput={(event) => setMerchant(event.currentTarget.value)}
-        />
-      </label>
+      <SecretField
+        label="Admin token"
+        name="adminToken"
+        hint="ADMIN_TOKEN"
+        isSet={current.adminToken !== ''}
+        value={admin}
+        onInput={setAdmin}
+      />
+      <SecretField
+        label="Merchant key"
+        name="merchantKey"
+        hint="prk_…"
+        isSet={current.merchantKey !== ''}
+        value={merchant}
+        onInput={setMerchant}
+      />
       <div class="buttons">
         <button type="submit">Use</button>
         <button

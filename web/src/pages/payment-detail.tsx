@@ -1,5 +1,20 @@
 import { Empty, formatAmount, formatTime, Table } from '../components.tsx'
+import { useServices } from '../context.ts'
+import { type Polled, usePoll } from '../poll.ts'
 import type { Payment, TimelineEntry } from '../types.ts'
+
+/** One payment with its events and ledger entries, read again every `intervalMs` (its live view). */
+export function usePayment(paymentId: string | undefined, intervalMs: number): Polled<Payment | undefined> {
+  const { api } = useServices()
+  return usePoll<Payment | undefined>(
+    () =>
+      paymentId === undefined
+        ? Promise.resolve(undefined)
+        : api.get<Payment>('merchant', `/api/payments/${encodeURIComponent(paymentId)}`),
+    intervalMs,
+    [paymentId],
+  )
+}
 
 /** The steps of a payment that is captured and refunded, each with the event that marks it. */
 const STEPS: { status: string; event: string }[] = [

@@ -1,21 +1,10 @@
 import { useState } from 'preact/hooks'
+import { PAYMENT_STATUSES } from '../../../src/domain/payment.ts'
 import { ErrorBox, formatAmount, formatTime, Section, Table } from '../components.tsx'
 import { useServices } from '../context.ts'
 import { usePoll } from '../poll.ts'
 import type { Payment, PaymentPage } from '../types.ts'
-import { PaymentDetail } from './payment-detail.tsx'
-
-const STATUSES = [
-  'AUTHORIZED',
-  'AUTH_FAILED',
-  'CAPTURE_REQUESTED',
-  'CAPTURED',
-  'CAPTURE_FAILED',
-  'REFUND_REQUESTED',
-  'PARTIAL_REFUNDED',
-  'REFUNDED',
-  'REFUND_FAILED',
-]
+import { PaymentDetail, usePayment } from './payment-detail.tsx'
 
 interface Filters {
   status: string
@@ -44,14 +33,7 @@ export function PaymentsPage({ selected }: { selected: string | undefined }) {
     filters,
     cursor,
   ])
-  const detail = usePoll<Payment | undefined>(
-    () =>
-      selected === undefined
-        ? Promise.resolve(undefined)
-        : api.get<Payment>('merchant', `/api/payments/${encodeURIComponent(selected)}`),
-    2000,
-    [selected],
-  )
+  const detail = usePayment(selected, 2000)
 
   return (
     <>
@@ -96,7 +78,7 @@ export function PaymentsPage({ selected }: { selected: string | undefined }) {
               onChange={(event) => setDraft({ ...draft, status: event.currentTarget.value })}
             >
               <option value="">any</option>
-              {STATUSES.map((status) => (
+              {PAYMENT_STATUSES.map((status) => (
                 <option key={status}>{status}</option>
               ))}
             </select>

@@ -2,9 +2,8 @@ import { useState } from 'preact/hooks'
 import { ApiError } from '../api.ts'
 import { ErrorBox, Section } from '../components.tsx'
 import { useServices } from '../context.ts'
-import { usePoll } from '../poll.ts'
 import type { Payment } from '../types.ts'
-import { PaymentDetail } from './payment-detail.tsx'
+import { PaymentDetail, usePayment } from './payment-detail.tsx'
 
 const CURRENCIES = ['KRW', 'USD', 'EUR', 'JPY', 'GBP']
 
@@ -39,14 +38,7 @@ export function ShopPage() {
   const [busy, setBusy] = useState(false)
   const hasKey = secrets.get().merchantKey !== ''
 
-  const payment = usePoll<Payment | undefined>(
-    () =>
-      paymentId === undefined
-        ? Promise.resolve(undefined)
-        : api.get<Payment>('merchant', `/api/payments/${encodeURIComponent(paymentId)}`),
-    1000,
-    [paymentId],
-  )
+  const payment = usePayment(paymentId, 1000)
 
   const act = async (what: () => Promise<void>) => {
     setBusy(true)
