@@ -28,7 +28,7 @@ export interface ApiServerOptions {
   readiness: ReadinessCheck[]
   breakers: () => Record<string, BreakerState>
   adminToken?: string | undefined
-  /** The views of the operations plane (roles, Kafka, load runs); without them those routes are not served. */
+  /** The views of the operations plane that reach beyond the database (roles, Kafka, load runs); without them those routes are not served. */
   operations?: Omit<OperationsRoutesOptions, 'adminToken' | 'db' | 'deadLetters'>
   /** Where the admin endpoints read the workers' dead letters (payment.dlq). Default: none (only the relay's are listed). */
   deadLetters?: DeadLetterTopicOptions
@@ -91,12 +91,11 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
     breakers: options.breakers,
     deadLetters: options.deadLetters,
   })
-  if (options.operations !== undefined)
-    await app.register(operationsRoutes, {
-      ...options.operations,
-      adminToken: options.adminToken,
-      db: options.db,
-      deadLetters: options.deadLetters,
-    })
+  await app.register(operationsRoutes, {
+    ...options.operations,
+    adminToken: options.adminToken,
+    db: options.db,
+    deadLetters: options.deadLetters,
+  })
   return app
 }

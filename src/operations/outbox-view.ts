@@ -24,14 +24,14 @@ const PUBLISHERS = ['relay', 'api']
 
 export async function outboxView(
   db: Kysely<Database>,
-  sampler: RoleSampler,
+  sampler: RoleSampler | undefined,
   now: () => number = Date.now,
 ): Promise<OutboxView> {
   const at = now()
-  const [status, leases, { current, previous }] = await Promise.all([
+  const [status, leases, scrapes] = await Promise.all([
     outboxStatus(db, at),
     db.selectFrom('outbox_leases').select(['bucket', 'owner', 'expires_at']).orderBy('bucket').execute(),
-    sampler.latest(),
+    sampler?.latest(),
   ])
   const live = leases.filter((lease) => lease.owner !== null && Number(lease.expires_at) > at)
   const relays = status.relays.map((relay) => {
@@ -43,10 +43,17 @@ export async function outboxView(
         held.length === 0 ? null : Math.min(...held.map((lease) => (Number(lease.expires_at) - at) / 1000)),
     }
   })
-  const answering = PUBLISHERS.flatMap((role) => samplesOfRole(current.roles, role))
+  const current = scrapes?.current
+  const previous = scrapes?.previous
+  const answering = PUBLISHERS.flatMap((role) => samplesOfRole(current?.roles ?? [], role))
   const publishedTotal = answering.some((s) => s.name === PUBLISHED) ? sumOf(answering, PUBLISHED) : null
   let publishedPerSecond: number | null = null
-  if (previous !== undefined && publishedTotal !== null && current.at > previous.at) {
+  if (
+    current !== undefined &&
+    previous !== undefined &&
+    publishedTotal !== null &&
+    current.at > previous.at
+  ) {
     const added = PUBLISHERS.flatMap((role) => increases(current.roles, previous.roles, role, [PUBLISHED]))
     publishedPerSecond = sumOf(added, PUBLISHED) / ((current.at - previous.at) / 1000)
   }

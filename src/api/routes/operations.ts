@@ -35,13 +35,16 @@ import {
 export interface OperationsRoutesOptions {
   adminToken: string | undefined
   db: Kysely<Database>
-  sampler: RoleSampler
-  kafka: KafkaOverview
-  loadRuns: LoadRuns
+  /** The roles' scrapes; without it (tests of the api alone) overview and gateway are not served and the outbox has no publish rate. */
+  sampler?: RoleSampler | undefined
+  /** Without it /api/admin/kafka is not served. */
+  kafka?: KafkaOverview | undefined
+  /** Without it /api/admin/load-runs is not served. */
+  loadRuns?: LoadRuns | undefined
   /** PROMETHEUS_URL; undefined: the overview has no alerts section. */
-  prometheusUrl: string | undefined
-  /** Each outbound request's limit (OPS_SCRAPE_TIMEOUT_MS). */
-  timeoutMs: number
+  prometheusUrl?: string | undefined
+  /** Each outbound request's limit. Default: 800 (OPS_SCRAPE_TIMEOUT_MS). */
+  timeoutMs?: number
   /** payment.dlq, for the workers' dead letters; without it only the relay's are listed. */
   deadLetters?: DeadLetterTopicOptions | undefined
 }
@@ -71,21 +74,8 @@ export async function operationsRoutes(
   // The totals group the whole ledger: a dashboard polling every second shares one scan per 5 s.
   const totals = new SharedCache(() => ledgerTotals(options.db), 5000)
 
-  app.get(
-    '/api/admin/overview',
-    {
-      schema: {
-        summary: "Each role's state, requests per route and authorizations per minute, active alerts",
-        response: { 200: Overview, ...errors },
-      },
-    },
-    async () =>
-      overview({
-        sampler: options.sampler,
-        prometheusUrl: options.prometheusUrl,
-        timeoutMs: options.timeoutMs,
-      }),
-  )
+  const { sampler, kafka, loadRuns } = options
+  if (sampler !== undefined) roleRoutes(app, sampler, options)
 
   app.get(
     '/api/admin/outbox',
@@ -95,31 +85,21 @@ export async function operationsRoutes(
         response: { 200: OutboxOverview, ...errors },
       },
     },
-    async () => outboxView(options.db, options.sampler),
+    async () => outboxView(options.db, sampler),
   )
 
-  app.get(
-    '/api/admin/kafka',
-    {
-      schema: {
-        summary:
-          "The workers' consumer groups with lag per partition, their handlers, payment.dlq, acquirer breakers",
-        response: { 200: KafkaOverviewSchema, ...errors },
+  if (kafka !== undefined)
+    app.get(
+      '/api/admin/kafka',
+      {
+        schema: {
+          summary:
+            "The workers' consumer groups with lag per partition, their handlers, payment.dlq, acquirer breakers",
+          response: { 200: KafkaOverviewSchema, ...errors },
+        },
       },
-    },
-    async () => options.kafka.view(),
-  )
-
-  app.get(
-    '/api/admin/gateway',
-    {
-      schema: {
-        summary: "The gateway's upstream instances, timeouts, retries and rate-limit refusals",
-        response: { 200: GatewayOverview, ...errors },
-      },
-    },
-    async () => gatewayView((await options.sampler.latest()).current.roles),
-  )
+      async () => kafka.view(),
+    )
 
   app.get(
     '/api/admin/ledger',
@@ -200,6 +180,11 @@ export async function operationsRoutes(
     async () => ({ items: await listMerchants(options.db) }),
   )
 
+  if (loadRuns !== undefined) loadRunRoutes(app, loadRuns)
+}
+
+function loadRunRoutes(parent: FastifyInstance, loadRuns: LoadRuns): void {
+  const app = parent.withTypeProvider<TypeBoxTypeProvider>()
   app.post(
     '/api/admin/load-runs',
     {
@@ -215,7 +200,7 @@ export async function operationsRoutes(
         response: { 202: LoadRun, 400: ProblemSchema, 409: ProblemSchema, ...errors },
       },
     },
-    async (request, reply) => reply.code(202).send(options.loadRuns.start(request.body)),
+    async (request, reply) => reply.code(202).send(loadRuns.start(request.body)),
   )
 
   app.get(
@@ -226,7 +211,7 @@ export async function operationsRoutes(
         response: { 200: LoadRunList, ...errors },
       },
     },
-    async () => ({ items: options.loadRuns.list() }),
+    async () => ({ items: loadRuns.list() }),
   )
 
   app.get(
@@ -239,8 +224,8 @@ export async function operationsRoutes(
       },
     },
     async (request) => {
-      const run = options.loadRuns.get(request.params.id)
-      const report = run.hasReport ? options.loadRuns.report(run.id) : undefined
+      const run = loadRuns.get(request.params.id)
+      const report = run.hasReport ? loadRuns.report(run.id) : undefined
       return report === undefined ? run : { ...run, report }
     },
   )
@@ -256,7 +241,7 @@ export async function operationsRoutes(
       },
     },
     async (request, reply) => {
-      const html = options.loadRuns.reportHtml(request.params.id)
+      const html = loadRuns.reportHtml(request.params.id)
       // Sent as it is: no 200 schema, so Fastify does not serialize the text as JSON.
       return reply.type('text/html; charset=utf-8').send(html as never)
     },
@@ -272,6 +257,36 @@ export async function operationsRoutes(
         response: { 200: LoadRun, 404: ProblemSchema, ...errors },
       },
     },
-    async (request) => options.loadRuns.stop(request.params.id),
+    async (request) => loadRuns.stop(request.params.id),
+  )
+}
+
+/** Overview and gateway: read from the roles' scrapes. */
+function roleRoutes(
+  parent: FastifyInstance,
+  sampler: RoleSampler,
+  options: Pick<OperationsRoutesOptions, 'prometheusUrl' | 'timeoutMs'>,
+): void {
+  const app = parent.withTypeProvider<TypeBoxTypeProvider>()
+  app.get(
+    '/api/admin/overview',
+    {
+      schema: {
+        summary: "Each role's state, requests per route and authorizations per minute, active alerts",
+        response: { 200: Overview, ...errors },
+      },
+    },
+    async () =>
+      overview({ sampler, prometheusUrl: options.prometheusUrl, timeoutMs: options.timeoutMs ?? 800 }),
+  )
+  app.get(
+    '/api/admin/gateway',
+    {
+      schema: {
+        summary: "The gateway's upstream instances, timeouts, retries and rate-limit refusals",
+        response: { 200: GatewayOverview, ...errors },
+      },
+    },
+    async () => gatewayView((await sampler.latest()).current.roles),
   )
 }
