@@ -62,34 +62,50 @@ test('the dashboard in Chromium: shop demo to REFUNDED with a replayed key, outb
     // The page polls several views a second; the default 10/s per address is for people.
     GATEWAY_RATE_LIMIT_ADMIN: '1000/1s',
   }
+  // Each role is stopped after the test as soon as it has started, so a role that fails to
+  // start does not leave the others running (and the test file's process waiting on them).
+  const track = async (role: Promise<RoleProcess>) => {
+    const running = await role
+    started.push(running)
+    return running
+  }
   const startRelay = () =>
-    startRole('relay', PORTS.relay, { ...common, RELAY_METRICS_PORT: String(PORTS.relay) }, START_MS)
-  const [api, relay, worker, gateway, dashboard] = await Promise.all([
-    startRole('api', PORTS.api, { ...common, API_PORT: String(PORTS.api) }, START_MS),
+    track(startRole('relay', PORTS.relay, { ...common, RELAY_METRICS_PORT: String(PORTS.relay) }, START_MS))
+  // Settled, all of them, before a failure is thrown: none is left starting after the test ends.
+  const starts = await Promise.allSettled([
+    track(startRole('api', PORTS.api, { ...common, API_PORT: String(PORTS.api) }, START_MS)),
     startRelay(),
-    startRole('worker', PORTS.worker, { ...common, WORKER_METRICS_PORT: String(PORTS.worker) }, START_MS),
-    startRole(
-      'gateway',
-      PORTS.gateway,
-      {
-        ...common,
-        GATEWAY_PORT: String(PORTS.gateway),
-        GATEWAY_UPSTREAM_API: at(PORTS.api),
-        GATEWAY_CORS_ORIGINS: at(PORTS.dashboard),
-      },
-      START_MS,
+    track(
+      startRole('worker', PORTS.worker, { ...common, WORKER_METRICS_PORT: String(PORTS.worker) }, START_MS),
     ),
-    startRole(
-      'dashboard',
-      PORTS.dashboard,
-      {
-        DASHBOARD_PORT: String(PORTS.dashboard),
-        DASHBOARD_API_ORIGIN: at(PORTS.gateway),
-      },
-      START_MS,
+    track(
+      startRole(
+        'gateway',
+        PORTS.gateway,
+        {
+          ...common,
+          GATEWAY_PORT: String(PORTS.gateway),
+          GATEWAY_UPSTREAM_API: at(PORTS.api),
+          GATEWAY_CORS_ORIGINS: at(PORTS.dashboard),
+        },
+        START_MS,
+      ),
+    ),
+    track(
+      startRole(
+        'dashboard',
+        PORTS.dashboard,
+        {
+          DASHBOARD_PORT: String(PORTS.dashboard),
+          DASHBOARD_API_ORIGIN: at(PORTS.gateway),
+        },
+        START_MS,
+      ),
     ),
   ])
-  started.push(api, relay, worker, gateway, dashboard)
+  const failed = starts.find((start) => start.status === 'rejected')
+  if (failed !== undefined) throw failed.reason
+  const relay = (starts[1] as PromiseFulfilledResult<RoleProcess>).value
 
   const browser = await chromium.launch({
     executablePath,
@@ -205,7 +221,7 @@ test('the dashboard in Chromium: shop demo to REFUNDED with a replayed key, outb
   await page.getByText('No dead events').waitFor()
 
   // The relay comes back and the backlog drains to nothing, the replayed event with it.
-  started.push(await startRelay())
+  await startRelay()
   await open('outbox')
   await until(
     'the backlog drained on the page',
