@@ -17,6 +17,8 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund --loglevel=error
 COPY web ./web
+# The app bundles the payment statuses from src/domain; its other imports of src/ are types only.
+COPY src/domain ./src/domain
 RUN node node_modules/vite/bin/vite.js build --config web/vite.config.ts
 
 # Stage 2: the runtime, without compilers. Node 24 runs the TypeScript sources directly (type
