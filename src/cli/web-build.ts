@@ -69,6 +69,12 @@ export function ensureWebBuild(root: string, say: (line: string) => void): { bui
   }
   writeFileSync(join(staging, STAMP), digest)
   rmSync(dist, { recursive: true, force: true })
-  renameSync(staging, dist)
+  try {
+    renameSync(staging, dist)
+  } catch (error) {
+    // Another process (roles started at once) put its build of the same sources there first.
+    if (!['ENOTEMPTY', 'EEXIST'].includes((error as NodeJS.ErrnoException).code ?? '')) throw error
+    rmSync(staging, { recursive: true, force: true })
+  }
   return { built: true }
 }

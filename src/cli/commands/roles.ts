@@ -20,14 +20,16 @@ export function registerRoles(program: Command): void {
     .description(
       'serve the public entry on GATEWAY_PORT (8080): routes, rate limits, timeouts, retries to GATEWAY_UPSTREAM_API',
     )
-    .action(() =>
-      runRole('gateway', (config, logger) =>
+    .action(() => {
+      // It serves the dashboard at / too: built first when web/ changed (a no-op in an image).
+      ensureWebBuild(ROOT, say)
+      return runRole('gateway', (config, logger) =>
         startGatewayRole(
           { ...config, GATEWAY_DASHBOARD_DIR: resolve(ROOT, config.GATEWAY_DASHBOARD_DIR) },
           logger,
         ),
-      ),
-    )
+      )
+    })
   program
     .command('relay')
     .description('publish the outbox to Kafka; health and metrics on RELAY_METRICS_PORT (9464)')
