@@ -118,7 +118,7 @@ export class LoadRuns {
       now: Date.now,
       ...options,
     }
-    mkdirSync(this.#options.dir, { recursive: true })
+    // Nothing is created before the first run: an api on a read-only file system starts as well.
     for (const run of this.#stored()) {
       if (run.status !== 'running' || isAlive(run.pid)) continue
       const finished = readJson(join(this.#dirOf(run.id), 'report.json')) !== undefined
@@ -310,6 +310,7 @@ export class LoadRuns {
   }
 
   #stored(): StoredRun[] {
+    if (!existsSync(this.#options.dir)) return []
     return readdirSync(this.#options.dir, { withFileTypes: true })
       .filter((entry) => entry.isDirectory() && /^[0-9a-z-]{1,64}$/.test(entry.name))
       .flatMap((entry) => readJson<StoredRun>(join(this.#options.dir, entry.name, 'run.json')) ?? [])

@@ -15,6 +15,7 @@ import { until } from '../helpers/until.ts'
 // processes, a broker of the test's own, SQLite; the database parts run on every dialect in
 // test/operations-views/store.test.ts). Ports from this suite's range 20100-20199.
 const PORTS = { gateway: 20101, api: 20102, relay: 20104, worker: 20105 }
+const STARTUP_MS = 60_000
 const ADMIN_TOKEN = 'operations-test-admin-token-0123456789abcdef'
 
 // biome-ignore lint/suspicious/noExplicitAny: the answers are checked field by field against the real endpoints
@@ -58,15 +59,22 @@ test('the operations endpoints show the platform as it is: roles, rates, outbox,
     LOAD_RUN_MAX_DURATION_SECONDS: '10',
   }
   const [api, relay, worker, gateway] = await Promise.all([
-    startRole('api', PORTS.api, { ...common, API_PORT: String(PORTS.api) }),
-    startRole('relay', PORTS.relay, { ...common, RELAY_METRICS_PORT: String(PORTS.relay) }),
-    startRole('worker', PORTS.worker, { ...common, WORKER_METRICS_PORT: String(PORTS.worker) }),
-    startRole('gateway', PORTS.gateway, {
-      ...common,
-      GATEWAY_PORT: String(PORTS.gateway),
-      GATEWAY_UPSTREAM_API: at(PORTS.api),
-      GATEWAY_HEALTH_INTERVAL_MS: '200',
-    }),
+    // Generous start-up limits: on a busy 2-core runner four Node processes starting at once
+    // have taken over 30 s.
+    startRole('api', PORTS.api, { ...common, API_PORT: String(PORTS.api) }, STARTUP_MS),
+    startRole('relay', PORTS.relay, { ...common, RELAY_METRICS_PORT: String(PORTS.relay) }, STARTUP_MS),
+    startRole('worker', PORTS.worker, { ...common, WORKER_METRICS_PORT: String(PORTS.worker) }, STARTUP_MS),
+    startRole(
+      'gateway',
+      PORTS.gateway,
+      {
+        ...common,
+        GATEWAY_PORT: String(PORTS.gateway),
+        GATEWAY_UPSTREAM_API: at(PORTS.api),
+        GATEWAY_HEALTH_INTERVAL_MS: '200',
+      },
+      STARTUP_MS,
+    ),
   ])
   started.push(api, relay, worker, gateway)
 

@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { test } from 'node:test'
 import { parseSamples, quantileOf } from '../../src/observability/exposition.ts'
-import { routeRates } from '../../src/operations/overview.ts'
+import { overview, routeRates } from '../../src/operations/overview.ts'
 import { RoleSampler } from '../../src/operations/role-sampler.ts'
 import { SharedCache } from '../../src/operations/shared-cache.ts'
 
@@ -140,4 +140,58 @@ test('a shared cache computes once per ttl, shares the computation in flight and
   await assert.rejects(cache.get(), /down/)
   fail = false
   assert.equal(await cache.get(), 3)
+})
+
+test('the overview lists Prometheus alerts, says so when Prometheus does not answer in time, and has no section without PROMETHEUS_URL', {
+  timeout: 10_000,
+}, async (t) => {
+  const prometheus = createServer((request, response) => {
+    if (request.url !== '/api/v1/alerts') {
+      response.statusCode = 404
+      response.end()
+      return
+    }
+    response.setHeader('content-type', 'application/json')
+    response.end(
+      JSON.stringify({
+        status: 'success',
+        data: {
+          alerts: [
+            {
+              labels: { alertname: 'PayrailOutboxBacklog', severity: 'page' },
+              annotations: { summary: 'the outbox is not draining' },
+              state: 'firing',
+              activeAt: '2026-12-07T22:00:00Z',
+            },
+          ],
+        },
+      }),
+    )
+  })
+  const hung = createServer(() => {})
+  const prometheusUrl = await listen(prometheus)
+  const hungUrl = await listen(hung)
+  t.after(() => {
+    prometheus.closeAllConnections()
+    hung.closeAllConnections()
+    prometheus.close()
+    hung.close()
+  })
+  const sampler = new RoleSampler({ targets: [], timeoutMs: 300 })
+  const firing = await overview({ sampler, prometheusUrl, timeoutMs: 300 })
+  assert.deepEqual(firing.alerts, {
+    items: [
+      {
+        name: 'PayrailOutboxBacklog',
+        state: 'firing',
+        severity: 'page',
+        summary: 'the outbox is not draining',
+        activeAt: '2026-12-07T22:00:00Z',
+      },
+    ],
+    error: null,
+  })
+  const silent = await overview({ sampler, prometheusUrl: hungUrl, timeoutMs: 300 })
+  assert.deepEqual(silent.alerts, { items: [], error: 'Prometheus did not answer within 300 ms' })
+  assert.equal((await overview({ sampler, prometheusUrl: undefined })).alerts, null)
 })
