@@ -5,7 +5,8 @@ import { delimiter, join } from 'node:path'
 /**
  * Programs from Debian's packages that some tests and commands run: Prometheus' rule checker and
  * server, Alertmanager's configuration checker (its package also brings the Alertmanager that
- * `payrail monitoring` starts), and the compose tool that validates the deployment files. Each names the package that
+ * `payrail monitoring` starts), the compose tool that validates the deployment files, and the
+ * Chromium that the dashboard's browser tests drive (Debian's build: the tests never download one). Each names the package that
  * brings it, so that set-up can install what is missing.
  */
 export const systemTools = {
@@ -13,6 +14,7 @@ export const systemTools = {
   prometheus: { package: 'prometheus', label: 'Prometheus' },
   amtool: { package: 'prometheus-alertmanager', label: 'amtool (Alertmanager configuration checker)' },
   'docker-compose': { package: 'docker-compose', label: 'docker-compose (compose file validation)' },
+  chromium: { package: 'chromium', label: 'Chromium (browser tests of the dashboard)' },
 } as const
 
 export type SystemTool = keyof typeof systemTools

@@ -462,6 +462,10 @@ export const variables = {
   ACQUIRER_JOURNAL_FILE: optional(filePath),
 
   DASHBOARD_PORT: port(5173),
+  /** Origin of the API the dashboard calls (the gateway); the only one its CSP lets it connect to. */
+  DASHBOARD_API_ORIGIN: httpUrl('http://127.0.0.1:8080'),
+  /** The built dashboard `payrail dashboard` serves (a relative path is taken from the project's folder). */
+  DASHBOARD_DIR: text(1, 1000, 'web/dist'),
 
   /** Unset: rate limits are kept in memory. */
   REDIS_URL: optional(redisUrl),

@@ -5,6 +5,7 @@ import cors from '@fastify/cors'
 import fastifyStatic from '@fastify/static'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Registry } from 'prom-client'
+import { dashboardFileHeaders } from '../http/csp.ts'
 import { registerProblemHandlers } from '../http/problem.ts'
 import { type ReadinessCheck, registerOperationalRoutes } from '../observability/health.ts'
 import type { Logger } from '../observability/logger.ts'
@@ -140,7 +141,13 @@ export async function buildGatewayServer(options: GatewayServerOptions): Promise
   registerOperationalRoutes(app, { registry: options.registry, checks: options.readiness })
 
   if (options.dashboardDir !== undefined && existsSync(options.dashboardDir)) {
-    await app.register(fastifyStatic, { root: resolve(options.dashboardDir), prefix: '/', wildcard: true })
+    // Same origin as the API here, so the app may connect to 'self' only.
+    await app.register(fastifyStatic, {
+      root: resolve(options.dashboardDir),
+      prefix: '/',
+      wildcard: true,
+      setHeaders: dashboardFileHeaders("'self'"),
+    })
   }
   return app
 }

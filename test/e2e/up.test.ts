@@ -46,6 +46,30 @@ test('payrail up prepares database and topics, runs the roles, prints a working 
 
   assert.match(output, new RegExp(`api +http://127\\.0\\.0\\.1:${apiPort}`))
   assert.match(output, new RegExp(`acquirer +http://127\\.0\\.0\\.1:${acquirerPort}`))
+  // The dashboard: its URL printed, the app served with its CSP, calling the gateway up runs.
+  const dashboardUrl = /dashboard +(http:\/\/127\.0\.0\.1:\d+) +web console/.exec(output)?.[1]
+  assert.ok(dashboardUrl, output)
+  const app = await fetch(`${dashboardUrl}/`)
+  assert.equal(app.status, 200)
+  assert.match(
+    app.headers.get('content-security-policy') ?? '',
+    new RegExp(`connect-src 'self' http://127\\.0\\.0\\.1:${gatewayPort};`),
+  )
+  const dashboardConfig = await fetch(`${dashboardUrl}/config.json`).then((r) => r.json())
+  assert.deepEqual(dashboardConfig, { apiOrigin: `http://127.0.0.1:${gatewayPort}` })
+  const preflight = await fetch(`http://127.0.0.1:${gatewayPort}/api/payments/authorize`, {
+    method: 'OPTIONS',
+    headers: {
+      origin: dashboardUrl,
+      'access-control-request-method': 'POST',
+      'access-control-request-headers': 'authorization,content-type',
+    },
+  })
+  assert.equal(
+    preflight.headers.get('access-control-allow-origin'),
+    dashboardUrl,
+    'the gateway lets the dashboard call it',
+  )
   const demoKey = /demo key +(prk_\S+)/.exec(output)?.[1]
   assert.ok(demoKey, output)
   const authorize = await fetch(`http://127.0.0.1:${apiPort}/api/payments/authorize`, {

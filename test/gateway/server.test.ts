@@ -202,6 +202,9 @@ test('unknown paths answer 404 problem+json; the dashboard is served at / when b
   const page = await fetch(`${built.url}/`)
   assert.equal(page.status, 200)
   assert.equal(await page.text(), '<h1>payrail dashboard</h1>')
+  // Same origin as the API: the page may run only its own scripts and connect only to this origin.
+  assert.match(page.headers.get('content-security-policy') ?? '', /script-src 'self'; .*connect-src 'self'; /)
+  assert.equal(page.headers.get('x-content-type-options'), 'nosniff')
   assert.equal((await fetch(`${built.url}/api/payments/pay_1`)).status, 200, 'the api routes still win')
   assert.equal(upstream.seen.length, 1)
 })

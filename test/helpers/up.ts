@@ -4,7 +4,7 @@ import { once } from 'node:events'
 import { join } from 'node:path'
 import type { TestContext } from 'node:test'
 import { ROOT } from '../../src/cli/context.ts'
-import { collectOutput } from '../../support/processes.ts'
+import { collectOutput, freePort } from '../../support/processes.ts'
 import { until } from './until.ts'
 
 export type UpProcess = CliProcess
@@ -50,7 +50,9 @@ export async function startUp(
   env: Record<string, string>,
   args: string[] = [],
 ): Promise<UpProcess> {
-  const up = spawnCli(t, ['up', ...args], { cwd, env })
+  // The dashboard's port too, so that no two platforms of the tests want the default 5173.
+  const dashboardPort = env.DASHBOARD_PORT ?? String(await freePort())
+  const up = spawnCli(t, ['up', ...args], { cwd, env: { ...env, DASHBOARD_PORT: dashboardPort } })
   await until(
     'payrail up is ready',
     () => {

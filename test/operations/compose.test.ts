@@ -43,6 +43,7 @@ const ROLE_PORT = {
   acquirer: 'ACQUIRER_PORT',
   relay: 'RELAY_METRICS_PORT',
   worker: 'WORKER_METRICS_PORT',
+  dashboard: 'DASHBOARD_PORT',
 } as const satisfies Record<string, keyof Config>
 /** What each role must be told to reach, and the kind of service that must answer there. */
 const LINKS: Record<string, Partial<Record<keyof Config, string>>> = {

@@ -18,7 +18,7 @@ const LAYERS: readonly (readonly string[])[] = [
   // operations: what the operations endpoints read (roles' health and metrics, Kafka lag, the
   // ledger's stored checks, load runs as child processes); served by the api.
   ['operations'],
-  ['api', 'workers', 'gateway'],
+  ['api', 'workers', 'gateway', 'dashboard'],
   // load: an HTTP client of the roles (scheduler, scenarios, reports); above them so it may share
   // their protocol constants (the simulator's decline cents), below cli which runs it.
   ['load'],

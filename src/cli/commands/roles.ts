@@ -1,10 +1,14 @@
+import { resolve } from 'node:path'
 import type { Command } from 'commander'
 import { startAcquirerRole } from '../../acquirer/role.ts'
 import { startApiRole } from '../../api/role.ts'
+import { startDashboardRole } from '../../dashboard/role.ts'
 import { startGatewayRole } from '../../gateway/role.ts'
 import { startRelayRole } from '../../outbox/role.ts'
 import { parseHandlers, startWorkerRole, WORKER_HANDLERS } from '../../workers/role.ts'
+import { ROOT, say } from '../context.ts'
 import { runRole } from '../run-role.ts'
+import { ensureWebBuild } from '../web-build.ts'
 
 export function registerRoles(program: Command): void {
   program
@@ -16,7 +20,16 @@ export function registerRoles(program: Command): void {
     .description(
       'serve the public entry on GATEWAY_PORT (8080): routes, rate limits, timeouts, retries to GATEWAY_UPSTREAM_API',
     )
-    .action(() => runRole('gateway', startGatewayRole))
+    .action(() => {
+      // It serves the dashboard at / too: built first when web/ changed (a no-op in an image).
+      ensureWebBuild(ROOT, say)
+      return runRole('gateway', (config, logger) =>
+        startGatewayRole(
+          { ...config, GATEWAY_DASHBOARD_DIR: resolve(ROOT, config.GATEWAY_DASHBOARD_DIR) },
+          logger,
+        ),
+      )
+    })
   program
     .command('relay')
     .description('publish the outbox to Kafka; health and metrics on RELAY_METRICS_PORT (9464)')
@@ -30,6 +43,17 @@ export function registerRoles(program: Command): void {
     .action((list: string | undefined) => {
       const handlers = parseHandlers(list)
       return runRole('worker', (config, logger) => startWorkerRole(config, logger, handlers))
+    })
+  program
+    .command('dashboard')
+    .description(
+      'serve the web dashboard on DASHBOARD_PORT (5173), calling the API at DASHBOARD_API_ORIGIN (the gateway); builds it first when web/ changed',
+    )
+    .action(() => {
+      ensureWebBuild(ROOT, say)
+      return runRole('dashboard', (config, logger) =>
+        startDashboardRole({ ...config, DASHBOARD_DIR: resolve(ROOT, config.DASHBOARD_DIR) }, logger),
+      )
     })
   program
     .command('acquirer')

@@ -7,6 +7,7 @@ import { startBroker, stopBroker } from '../../kafka/local-broker/broker.ts'
 import { ROOT, say, warn } from '../context.ts'
 import { ensureSystemTools, type SystemTool, systemTools } from '../system-tools.ts'
 import { probeTestService, type TestService, testServices, testServiceUrl } from '../test-services.ts'
+import { ensureWebBuild } from '../web-build.ts'
 
 /** Longest time one test may take. */
 const TEST_TIMEOUT_MS = 240_000
@@ -45,9 +46,16 @@ export function registerTest(program: Command): void {
           '-p',
           join('deploy', 'k6', 'tsconfig.json'),
         ])
+        run('type check of web/ (tsc, DOM and Preact)', join(ROOT, 'node_modules', '.bin', 'tsc'), [
+          '-p',
+          join('web', 'tsconfig.json'),
+        ])
       }
       if (options.lint)
         run('lint and format (biome)', join(ROOT, 'node_modules', '.bin', 'biome'), ['check', '.'])
+
+      // The browser tests and every `payrail up` of the tests serve web/dist: built once here.
+      ensureWebBuild(ROOT, say)
 
       say('\n== services')
       let brokerStartedHere = false

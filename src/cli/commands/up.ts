@@ -16,9 +16,11 @@ import {
   warn,
 } from '../context.ts'
 import { Supervisor } from '../supervisor.ts'
+import { ensureWebBuild } from '../web-build.ts'
 
 const DEMO_MERCHANT = 'demo'
 const DEFAULT_UPSTREAM = 'http://127.0.0.1:8081'
+const DEFAULT_DASHBOARD_API = 'http://127.0.0.1:8080'
 
 export function registerUp(program: Command): void {
   program
@@ -52,6 +54,19 @@ export function registerUp(program: Command): void {
       // The gateway fronts the api started here, unless told to front others.
       const upstream =
         cfg.GATEWAY_UPSTREAM_API === DEFAULT_UPSTREAM ? apiUrls.join(',') : cfg.GATEWAY_UPSTREAM_API
+      const gatewayUrl = `http://${host}:${cfg.GATEWAY_PORT}`
+      const dashboardUrl = `http://${host}:${cfg.DASHBOARD_PORT}`
+      // The dashboard calls the gateway started here (unless told another API), and that gateway
+      // lets the dashboard's origins call it besides those configured.
+      const dashboardApi =
+        cfg.DASHBOARD_API_ORIGIN === DEFAULT_DASHBOARD_API ? gatewayUrl : cfg.DASHBOARD_API_ORIGIN
+      const corsOrigins = [
+        ...new Set([
+          ...cfg.GATEWAY_CORS_ORIGINS.split(',').filter((origin) => origin !== ''),
+          dashboardUrl,
+          `http://localhost:${cfg.DASHBOARD_PORT}`,
+        ]),
+      ].join(',')
       const roles = [
         {
           role: 'acquirer',
@@ -68,7 +83,7 @@ export function registerUp(program: Command): void {
         })),
         {
           role: 'gateway',
-          url: `http://${host}:${cfg.GATEWAY_PORT}`,
+          url: gatewayUrl,
           what: `public entry → api (${upstream}); rate limits ${cfg.REDIS_URL === undefined ? 'in memory' : 'in Redis'}`,
         },
         {
@@ -81,8 +96,14 @@ export function registerUp(program: Command): void {
           url: `http://${host}:${cfg.WORKER_METRICS_PORT}`,
           what: 'settlement, refund and ledger consumers (health, metrics)',
         },
+        {
+          role: 'dashboard',
+          url: dashboardUrl,
+          what: `web console (calls ${dashboardApi}; also served by the gateway at /)`,
+        },
       ]
       try {
+        ensureWebBuild(ROOT, say)
         if (cfg.KAFKA_BROKERS === '') {
           brokerStartedHere = (await startBroker({ root: ROOT, say })).started
         }
@@ -107,6 +128,8 @@ export function registerUp(program: Command): void {
           ...process.env,
           ...(cfg.KAFKA_BROKERS === '' ? {} : { KAFKA_BROKERS: cfg.KAFKA_BROKERS }),
           GATEWAY_UPSTREAM_API: upstream,
+          GATEWAY_CORS_ORIGINS: corsOrigins,
+          DASHBOARD_API_ORIGIN: dashboardApi,
           // The operations endpoints read the roles started here (each api process of --scale),
           // unless told to read others.
           OPS_TARGETS: process.env.OPS_TARGETS ?? roles.map((role) => `${role.role}=${role.url}`).join(','),
@@ -128,7 +151,10 @@ export function registerUp(program: Command): void {
       )
       say(`  database   ${databaseUrl}`)
       for (const role of roles) say(`  ${role.role.padEnd(10)} ${role.url}  ${role.what}`)
-      say('  not yet    dashboard (it arrives with its issue)')
+      if (cfg.ADMIN_TOKEN === undefined)
+        say(
+          "  (the dashboard's operations pages need ADMIN_TOKEN set: export ADMIN_TOKEN=… before payrail up)",
+        )
       say(`  demo key   ${demoKey}  (merchant "${DEMO_MERCHANT}")`)
       say('')
       const gateway = roles.find((role) => role.role === 'gateway')
