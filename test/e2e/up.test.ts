@@ -72,6 +72,15 @@ test('payrail up prepares database and topics, runs the roles, prints a working 
   )
   const demoKey = /demo key +(prk_\S+)/.exec(output)?.[1]
   assert.ok(demoKey, output)
+  // No ADMIN_TOKEN configured: up makes one for the run, and the operations plane takes it.
+  const adminToken = /admin token ([A-Za-z0-9_-]{32,})/.exec(output)?.[1]
+  assert.ok(adminToken, output)
+  const overview = (token: string) =>
+    fetch(`http://127.0.0.1:${gatewayPort}/api/admin/overview`, {
+      headers: { authorization: `Bearer ${token}` },
+    })
+  assert.equal((await overview(adminToken)).status, 200)
+  assert.equal((await overview(`${adminToken}x`)).status, 401)
   const authorize = await fetch(`http://127.0.0.1:${apiPort}/api/payments/authorize`, {
     method: 'POST',
     headers: { authorization: `Bearer ${demoKey}`, 'content-type': 'application/json' },

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import type { Command } from 'commander'
 import { openDatabase } from '../../db/database.ts'
@@ -44,6 +45,10 @@ export function registerUp(program: Command): void {
 
       let databaseUrl = ''
       let demoKey = ''
+      // The operations plane (the dashboard's console, DLQ replay) needs an admin token: one is
+      // made for this run when none is configured, and printed beside the demo key, so that a
+      // newcomer's first `payrail up` has a console that works.
+      const adminToken = cfg.ADMIN_TOKEN ?? randomBytes(24).toString('base64url')
       // An address to reach a role at: a wildcard bind is reached on loopback.
       const at = (bound: string) => (bound === '0.0.0.0' || bound === '::' ? '127.0.0.1' : bound)
       const host = at(cfg.HOST)
@@ -130,6 +135,7 @@ export function registerUp(program: Command): void {
           GATEWAY_UPSTREAM_API: upstream,
           GATEWAY_CORS_ORIGINS: corsOrigins,
           DASHBOARD_API_ORIGIN: dashboardApi,
+          ADMIN_TOKEN: adminToken,
           // The operations endpoints read the roles started here (each api process of --scale),
           // unless told to read others.
           OPS_TARGETS: process.env.OPS_TARGETS ?? roles.map((role) => `${role.role}=${role.url}`).join(','),
@@ -151,11 +157,10 @@ export function registerUp(program: Command): void {
       )
       say(`  database   ${databaseUrl}`)
       for (const role of roles) say(`  ${role.role.padEnd(10)} ${role.url}  ${role.what}`)
-      if (cfg.ADMIN_TOKEN === undefined)
-        say(
-          "  (the dashboard's operations pages need ADMIN_TOKEN set: export ADMIN_TOKEN=… before payrail up)",
-        )
       say(`  demo key   ${demoKey}  (merchant "${DEMO_MERCHANT}")`)
+      if (cfg.ADMIN_TOKEN === undefined)
+        say(`  admin token ${adminToken}  (made for this run; set ADMIN_TOKEN to keep one)`)
+      else say('  admin token from ADMIN_TOKEN')
       say('')
       const gateway = roles.find((role) => role.role === 'gateway')
       say(`  curl -X POST ${gateway?.url}/api/payments/authorize -H 'authorization: Bearer ${demoKey}' \\`)
