@@ -7,6 +7,9 @@ import { dialects, throwawayDatabase } from '../helpers/databases.ts'
 
 const tables = [
   'admin_audit',
+  'webhook_attempts',
+  'webhook_deliveries',
+  'webhook_endpoints',
   'api_keys',
   'authorization_attempts',
   'outbox_leases',
@@ -35,6 +38,7 @@ for (const dialect of dialects) {
       '005-authorization-attempt-checks',
       '006-retention-indexes',
       '007-admin-audit',
+      '008-webhooks',
     ])
     const second = await migrateToLatest(handle.db, handle.dialect)
     assert.deepEqual(second.applied, [])
@@ -46,6 +50,7 @@ for (const dialect of dialects) {
       '005-authorization-attempt-checks',
       '006-retention-indexes',
       '007-admin-audit',
+      '008-webhooks',
     ])
 
     const present = (await handle.db.introspection.getTables()).map((table) => table.name).sort()
@@ -154,6 +159,7 @@ for (const dialect of dialects) {
         '005-authorization-attempt-checks',
         '006-retention-indexes',
         '007-admin-audit',
+        '008-webhooks',
       ],
     )
   })
