@@ -196,6 +196,8 @@ export interface WebhookEndpointTable {
   previous_secret: string | null
   previous_secret_until: number | null
   disabled_reason: string | null
+  /** The first failed attempt since the last success; the endpoint is disabled when it is days old. */
+  failing_since: number | null
   created_at: number
   updated_at: number
 }
@@ -216,6 +218,8 @@ export interface WebhookDeliveryTable {
   next_attempt_at: number
   /** A sender holds the row until then while it sends; 0 when nobody does. */
   lease_until: number
+  /** Retries run until WEBHOOK_RETRY_FOR after this: the first attempt, or the last manual redelivery. */
+  retry_from: number
   last_status: number | null
   last_error: string | null
   last_latency_ms: number | null

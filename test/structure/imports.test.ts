@@ -15,7 +15,12 @@ const LAYERS: readonly (readonly string[])[] = [
   ['db'],
   ['ledger', 'acquirer'],
   ['outbox'],
+  // webhooks: endpoints, deliveries, signing, the SSRF guard and the sender; the api serves its
+  // endpoints and log, the notifier runs its dispatcher.
+  ['webhooks'],
   ['api', 'workers', 'gateway'],
+  // notifier: the webhook role, a keyed consumer of the workers' kind feeding webhooks/.
+  ['notifier'],
   // load: an HTTP client of the roles (scheduler, scenarios, reports); above them so it may share
   // their protocol constants (the simulator's decline cents), below cli which runs it.
   ['load'],

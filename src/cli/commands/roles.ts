@@ -2,6 +2,7 @@ import type { Command } from 'commander'
 import { startAcquirerRole } from '../../acquirer/role.ts'
 import { startApiRole } from '../../api/role.ts'
 import { startGatewayRole } from '../../gateway/role.ts'
+import { startNotifierRole } from '../../notifier/role.ts'
 import { startRelayRole } from '../../outbox/role.ts'
 import { parseHandlers, startWorkerRole, WORKER_HANDLERS } from '../../workers/role.ts'
 import { runRole } from '../run-role.ts'
@@ -31,6 +32,12 @@ export function registerRoles(program: Command): void {
       const handlers = parseHandlers(list)
       return runRole('worker', (config, logger) => startWorkerRole(config, logger, handlers))
     })
+  program
+    .command('notifier')
+    .description(
+      "send merchants' webhooks: consume the payment topics, record and sign deliveries, retry for days; health and metrics on NOTIFIER_METRICS_PORT (9466)",
+    )
+    .action(() => runRole('notifier', startNotifierRole))
   program
     .command('acquirer')
     .description('run the card-processor simulator on ACQUIRER_PORT (8090)')
