@@ -31,7 +31,13 @@ export const NOTIFIER_TOPICS = Object.values(TOPICS)
  */
 export async function startNotifierRole(config: Config, logger: Logger): Promise<RunningRole> {
   const registry = createMetricsRegistry('notifier')
-  const database = openRoleDatabase(config, logger, config.DB_POOL_MAX, undefined, createPoolMetrics(registry)())
+  const database = openRoleDatabase(
+    config,
+    logger,
+    config.DB_POOL_MAX,
+    undefined,
+    createPoolMetrics(registry)(),
+  )
   await migrateToLatest(database.db, database.dialect)
   const brokers = bootstrapBrokers(config)
   await ensureTopicsOn({
@@ -44,7 +50,10 @@ export async function startNotifierRole(config: Config, logger: Logger): Promise
   if (!box.sealing)
     logger.warn('WEBHOOK_SECRET_KEY is not set: webhook signing secrets are stored unsealed (local use only)')
   const observer = createWebhookMetrics(registry, () => webhookBacklog(database.db, Date.now()))
-  const sender = new WebhookSender({ timeoutMs: config.WEBHOOK_TIMEOUT_MS, allowPrivate: config.WEBHOOK_ALLOW_PRIVATE })
+  const sender = new WebhookSender({
+    timeoutMs: config.WEBHOOK_TIMEOUT_MS,
+    allowPrivate: config.WEBHOOK_ALLOW_PRIVATE,
+  })
   const dispatcher = new Dispatcher({
     db: database.db,
     sender,
@@ -102,7 +111,9 @@ export async function startNotifierRole(config: Config, logger: Logger): Promise
       {
         name: 'kafka',
         check: () =>
-          probeCluster({ brokers, clientId: `${config.KAFKA_CLIENT_ID}-probe`, timeoutMs: 1500 }).then(() => {}),
+          probeCluster({ brokers, clientId: `${config.KAFKA_CLIENT_ID}-probe`, timeoutMs: 1500 }).then(
+            () => {},
+          ),
       },
       {
         name: 'consumer',

@@ -1,4 +1,4 @@
-import { type LookupAddress, type LookupOptions, lookup as dnsLookup } from 'node:dns'
+import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns'
 import { BlockList, isIP } from 'node:net'
 import { PayrailError } from '../domain/errors.ts'
 
@@ -22,9 +22,27 @@ function list(entries: [string, number, 'ipv4' | 'ipv6'][]): BlockList {
 const METADATA = new Set(['169.254.169.254', 'fd00:ec2::254', '100.100.100.200'])
 
 const CLASSES: [AddressClass, BlockList][] = [
-  ['unspecified', list([['0.0.0.0', 8, 'ipv4'], ['::', 128, 'ipv6']])],
-  ['loopback', list([['127.0.0.0', 8, 'ipv4'], ['::1', 128, 'ipv6']])],
-  ['link-local', list([['169.254.0.0', 16, 'ipv4'], ['fe80::', 10, 'ipv6']])],
+  [
+    'unspecified',
+    list([
+      ['0.0.0.0', 8, 'ipv4'],
+      ['::', 128, 'ipv6'],
+    ]),
+  ],
+  [
+    'loopback',
+    list([
+      ['127.0.0.0', 8, 'ipv4'],
+      ['::1', 128, 'ipv6'],
+    ]),
+  ],
+  [
+    'link-local',
+    list([
+      ['169.254.0.0', 16, 'ipv4'],
+      ['fe80::', 10, 'ipv6'],
+    ]),
+  ],
   [
     'private',
     list([
@@ -35,7 +53,13 @@ const CLASSES: [AddressClass, BlockList][] = [
       ['fc00::', 7, 'ipv6'], // unique local
     ]),
   ],
-  ['multicast', list([['224.0.0.0', 4, 'ipv4'], ['ff00::', 8, 'ipv6']])],
+  [
+    'multicast',
+    list([
+      ['224.0.0.0', 4, 'ipv4'],
+      ['ff00::', 8, 'ipv6'],
+    ]),
+  ],
   [
     'reserved',
     list([
@@ -67,7 +91,8 @@ function embeddedIPv4(address: string): string | undefined {
 export function classifyAddress(address: string): AddressClass {
   const bare = address.replace(/^\[|\]$/g, '').replace(/%.*$/, '')
   const family = isIP(bare)
-  if (family === 0) throw new PayrailError('WEBHOOK_URL_REFUSED', `${JSON.stringify(address)} is not an IP address`)
+  if (family === 0)
+    throw new PayrailError('WEBHOOK_URL_REFUSED', `${JSON.stringify(address)} is not an IP address`)
   const v4 = family === 6 ? embeddedIPv4(bare) : bare
   if (v4 !== undefined && family === 6) return classifyAddress(v4)
   if (METADATA.has(bare.toLowerCase())) return 'metadata'
@@ -104,7 +129,8 @@ export function guardedLookup(allowPrivate: boolean, resolve: typeof dnsLookup =
     resolve(hostname, { all: true, family }, (error, addresses) => {
       if (error !== null) return callback(error, [])
       try {
-        if (addresses.length === 0) throw new PayrailError('WEBHOOK_URL_REFUSED', `${hostname} has no address`)
+        if (addresses.length === 0)
+          throw new PayrailError('WEBHOOK_URL_REFUSED', `${hostname} has no address`)
         for (const { address } of addresses) checkAddress(address, allowPrivate, hostname)
       } catch (refused) {
         return callback(refused as NodeJS.ErrnoException, [])

@@ -260,10 +260,11 @@ async function failEndpoint(
         ? {
             failing_since: since,
             enabled: 0,
-            disabled_reason: `every attempt failed since ${new Date(since).toISOString()} (last: ${outcome.status ?? outcome.error ?? 'unknown'})`.slice(
-              0,
-              500,
-            ),
+            disabled_reason:
+              `every attempt failed since ${new Date(since).toISOString()} (last: ${outcome.status ?? outcome.error ?? 'unknown'})`.slice(
+                0,
+                500,
+              ),
             updated_at: options.now,
           }
         : { failing_since: since },

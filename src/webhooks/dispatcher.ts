@@ -89,7 +89,8 @@ export class Dispatcher {
         const claimed = await claimDue(this.#options.db, {
           now,
           limit: free,
-          leaseMs: this.#options.timeoutMs + 30_000,
+          // Longer than an attempt can take (its timeout) and the recording after it.
+          leaseMs: 2 * this.#options.timeoutMs + 1000,
           consumer: this.#options.consumer,
           seenHorizon: now - this.#options.seenWindowMs,
           exclude: new Set(this.#inFlight.keys()),
@@ -140,7 +141,14 @@ export class Dispatcher {
       }
       if (settled !== 'delivered')
         logger.info(
-          { deliveryId: delivery.id, endpointId: delivery.endpoint_id, attempt: Number(delivery.attempts) + 1, status: outcome.status, error: outcome.error, settled },
+          {
+            deliveryId: delivery.id,
+            endpointId: delivery.endpoint_id,
+            attempt: Number(delivery.attempts) + 1,
+            status: outcome.status,
+            error: outcome.error,
+            settled,
+          },
           'webhook attempt failed',
         )
     } catch (error) {

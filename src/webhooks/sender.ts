@@ -80,7 +80,12 @@ export class WebhookSender {
         // The answer's status is what counts; a body cut short or too long changes nothing.
       })
       const ok = response.statusCode >= 200 && response.statusCode < 300
-      return { ok, status: response.statusCode, error: ok ? null : `HTTP ${response.statusCode}`, latencyMs: elapsed() }
+      return {
+        ok,
+        status: response.statusCode,
+        error: ok ? null : `HTTP ${response.statusCode}`,
+        latencyMs: elapsed(),
+      }
     } catch (error) {
       return { ok: false, status: null, error: describe(error), latencyMs: elapsed() }
     }

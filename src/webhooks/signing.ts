@@ -18,7 +18,9 @@ export function signatureOf(secret: string, timestamp: number, body: string): st
  * secret's grace period runs a receiver holding either the old or the new one verifies it.
  */
 export function signatureHeader(secrets: readonly string[], timestamp: number, body: string): string {
-  return [`t=${timestamp}`, ...secrets.map((secret) => `v1=${signatureOf(secret, timestamp, body)}`)].join(',')
+  return [`t=${timestamp}`, ...secrets.map((secret) => `v1=${signatureOf(secret, timestamp, body)}`)].join(
+    ',',
+  )
 }
 
 /**
