@@ -81,6 +81,11 @@ export function registerUp(program: Command): void {
           url: `http://${host}:${cfg.WORKER_METRICS_PORT}`,
           what: 'settlement, refund and ledger consumers (health, metrics)',
         },
+        {
+          role: 'notifier',
+          url: `http://${host}:${cfg.NOTIFIER_METRICS_PORT}`,
+          what: "merchants' webhooks: signed, retried deliveries (health, metrics)",
+        },
       ]
       try {
         if (cfg.KAFKA_BROKERS === '') {
