@@ -108,12 +108,6 @@ export const errorCatalog = {
 
   // Webhooks: an endpoint URL payrail will not send to (scheme, or an address that is not public)
   WEBHOOK_URL_REFUSED: { status: 422, retryable: false, title: 'The webhook URL is not allowed' },
-  // An attempt that got no 2xx: retried on the delivery schedule
-  WEBHOOK_DELIVERY_FAILED: {
-    status: 502,
-    retryable: true,
-    title: 'The webhook endpoint did not accept the event',
-  },
 
   // Gateway. 503: the request never reached an upstream, so it can be sent again as is; 504 and
   // 502: it was sent and may have been processed, so only an idempotent retry is safe.
