@@ -8,16 +8,14 @@
  */
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { ROOT } from '../../src/cli/context.ts'
 import { testServiceUrl } from '../../src/cli/test-services.ts'
 import type { DialectName } from '../../src/db/database.ts'
 import { openDatabase } from '../../src/db/database.ts'
 import { issueApiKey } from '../../src/db/merchants.ts'
 import { migrateToLatest } from '../../src/db/migrate.ts'
-import { startBroker, stopBroker } from '../../src/kafka/local-broker/broker.ts'
-import { ensureTopicsOn } from '../../src/kafka/topics.ts'
 import { createScratchDatabase, scratchServerOf } from '../../support/databases.ts'
 import { freePorts, type RoleProcess, startRole } from '../../support/processes.ts'
+import { privateBenchBroker } from '../lib/kafka.ts'
 
 export interface PlatformOptions {
   dialect: DialectName
@@ -68,19 +66,12 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     const keysFile = join(options.dir, 'keys.txt')
     writeFileSync(keysFile, `${keys.join('\n')}\n`, { mode: 0o600 })
 
-    const [brokerPort, controllerPort, acquirerPort, gatewayPort, relayPort, workerPort, ...apiPorts] =
-      await freePorts(6 + options.apiProcesses)
-    const broker = {
-      root: ROOT,
-      stateDir: join(options.dir, 'kafka'),
-      port: brokerPort as number,
-      controllerPort: controllerPort as number,
-      say: () => {},
-    }
-    await startBroker(broker)
-    stops.push(() => stopBroker(broker, 10_000, 'SIGKILL'))
-    const brokers = `127.0.0.1:${broker.port}`
-    await ensureTopicsOn({ brokers: [brokers], clientId: 'payrail-bench-platform' })
+    const [acquirerPort, gatewayPort, relayPort, workerPort, ...apiPorts] = await freePorts(
+      4 + options.apiProcesses,
+    )
+    const broker = await privateBenchBroker(options.dir, 'payrail-bench-platform')
+    stops.push(broker.stop)
+    const { brokers } = broker
 
     const start = async (name: string, role: string, port: number, env: Record<string, string>) => {
       const profile: Record<string, string> =

@@ -20,15 +20,13 @@ import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { ROOT } from '../../src/cli/context.ts'
 import { openDatabase } from '../../src/db/database.ts'
 import { issueApiKey } from '../../src/db/merchants.ts'
 import { migrateToLatest } from '../../src/db/migrate.ts'
-import { startBroker, stopBroker } from '../../src/kafka/local-broker/broker.ts'
-import { ensureTopicsOn } from '../../src/kafka/topics.ts'
 import { until } from '../../src/runtime/until.ts'
 import { verifySignature } from '../../src/webhooks/signing.ts'
 import { freePorts, type RoleProcess, startRole } from '../../support/processes.ts'
+import { privateBenchBroker } from '../lib/kafka.ts'
 
 const { values } = parseArgs({
   options: {
@@ -86,18 +84,10 @@ try {
   const key = (await issueApiKey(handle.db, 'bench-hooks')).key
   await handle.close()
 
-  const [brokerPort, controllerPort, acquirerPort, apiPort, workerPort, notifierPort] = await freePorts(6)
-  const broker = {
-    root: ROOT,
-    stateDir: join(dir, 'kafka'),
-    port: brokerPort as number,
-    controllerPort: controllerPort as number,
-    say: () => {},
-  }
-  await startBroker(broker)
-  stops.push(() => stopBroker(broker, 10_000, 'SIGKILL'))
-  const brokers = `127.0.0.1:${broker.port}`
-  await ensureTopicsOn({ brokers: [brokers], clientId: 'payrail-bench-webhooks' })
+  const [acquirerPort, apiPort, workerPort, notifierPort] = await freePorts(4)
+  const broker = await privateBenchBroker(dir, 'payrail-bench-webhooks')
+  stops.push(broker.stop)
+  const { brokers } = broker
   const common = {
     LOG_LEVEL: 'warn',
     DATABASE_URL: databaseUrl,

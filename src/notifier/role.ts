@@ -1,9 +1,8 @@
 import type { Config } from '../config/load.ts'
-import { pingDatabase } from '../db/database.ts'
 import { migrateToLatest } from '../db/migrate.ts'
 import { createPoolMetrics } from '../db/pool-metrics.ts'
 import { openRoleDatabase } from '../db/role-database.ts'
-import { bootstrapBrokers, probeCluster } from '../kafka/connection.ts'
+import { bootstrapBrokers } from '../kafka/connection.ts'
 import { replicationPolicyOf } from '../kafka/replication.ts'
 import { ensureTopicsOn, TOPICS } from '../kafka/topics.ts'
 import { startOperationalServer } from '../observability/health.ts'
@@ -16,7 +15,7 @@ import { createWebhookMetrics } from '../webhooks/metrics.ts'
 import { SecretBox } from '../webhooks/secrets.ts'
 import { WebhookSender } from '../webhooks/sender.ts'
 import { consumerOptionsFromConfig, createConsumerMetrics, KeyedConsumer } from '../workers/consumer/index.ts'
-import { workerIsOutage } from '../workers/role.ts'
+import { consumerRoleChecks, workerIsOutage } from '../workers/role.ts'
 import { NOTIFIER_CONSUMER, notifierHandler } from './handler.ts'
 
 /** Every topic with payment events: merchants may want any of them. */
@@ -106,22 +105,9 @@ export async function startNotifierRole(config: Config, logger: Logger): Promise
     port: config.NOTIFIER_METRICS_PORT,
     logger,
     registry,
-    checks: [
-      { name: 'database', check: () => pingDatabase(database.db) },
-      {
-        name: 'kafka',
-        check: () =>
-          probeCluster({ brokers, clientId: `${config.KAFKA_CLIENT_ID}-probe`, timeoutMs: 1500 }).then(
-            () => {},
-          ),
-      },
-      {
-        name: 'consumer',
-        check: async () => {
-          if (consumer.status().state !== 'running') throw new Error('not consuming yet')
-        },
-      },
-    ],
+    checks: consumerRoleChecks(database.db, brokers, config.KAFKA_CLIENT_ID, [
+      { name: NOTIFIER_CONSUMER, consumer },
+    ]),
   })
   try {
     dispatcher.start()

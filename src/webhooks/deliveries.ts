@@ -109,37 +109,37 @@ export async function claimDue(db: Kysely<Database>, options: ClaimOptions): Pro
     .where('d.next_attempt_at', '<=', now)
     .where('d.lease_until', '<', now)
     .where('e.enabled', '=', 1)
-    .where(({ not, exists, selectFrom }) =>
+    .where(({ not, or, exists, selectFrom }) =>
       not(
-        exists(
-          selectFrom('webhook_deliveries as p')
-            .select(sql.lit(1).as('one'))
-            .whereRef('p.endpoint_id', '=', 'd.endpoint_id')
-            .whereRef('p.payment_id', '=', 'd.payment_id')
-            .whereRef('p.sequence', '<', 'd.sequence')
-            .where('p.state', '=', 'PENDING'),
-        ),
-      ),
-    )
-    .where(({ not, exists, selectFrom }) =>
-      not(
-        exists(
-          selectFrom('payment_events as t')
-            .select(sql.lit(1).as('one'))
-            .whereRef('t.payment_id', '=', 'd.payment_id')
-            .whereRef('t.sequence', '<', 'd.sequence')
-            .where('t.occurred_at', '>', options.seenHorizon)
-            .where(({ not, exists, selectFrom }) =>
-              not(
-                exists(
-                  selectFrom('processed_events as m')
-                    .select(sql.lit(1).as('one'))
-                    .where('m.consumer', '=', options.consumer)
-                    .whereRef('m.event_id', '=', 't.event_id'),
+        or([
+          // an earlier delivery of the payment to this endpoint is still retrying
+          exists(
+            selectFrom('webhook_deliveries as p')
+              .select(sql.lit(1).as('one'))
+              .whereRef('p.endpoint_id', '=', 'd.endpoint_id')
+              .whereRef('p.payment_id', '=', 'd.payment_id')
+              .whereRef('p.sequence', '<', 'd.sequence')
+              .where('p.state', '=', 'PENDING'),
+          ),
+          // an earlier event of the payment has not been through the notifier yet
+          exists(
+            selectFrom('payment_events as t')
+              .select(sql.lit(1).as('one'))
+              .whereRef('t.payment_id', '=', 'd.payment_id')
+              .whereRef('t.sequence', '<', 'd.sequence')
+              .where('t.occurred_at', '>', options.seenHorizon)
+              .where(({ not: none, exists: some, selectFrom: from }) =>
+                none(
+                  some(
+                    from('processed_events as m')
+                      .select(sql.lit(1).as('one'))
+                      .where('m.consumer', '=', options.consumer)
+                      .whereRef('m.event_id', '=', 't.event_id'),
+                  ),
                 ),
               ),
-            ),
-        ),
+          ),
+        ]),
       ),
     )
     .orderBy('d.next_attempt_at')
