@@ -438,6 +438,8 @@ export const variables = {
   WEBHOOK_RETRY_FOR: duration('3d'),
   /** An endpoint whose every attempt failed for this long is disabled, with the reason. */
   WEBHOOK_DISABLE_AFTER: duration('5d'),
+  /** How long delivered and failed webhook deliveries stay in the delivery log. */
+  WEBHOOK_LOG_RETENTION: duration('30d'),
   /** How long the previous signing secret keeps signing after a roll. */
   WEBHOOK_SECRET_GRACE: duration('24h'),
   /** Send to loopback, private, link-local and metadata addresses (local use and tests only). */

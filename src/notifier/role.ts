@@ -1,6 +1,7 @@
 import type { Config } from '../config/load.ts'
 import { migrateToLatest } from '../db/migrate.ts'
 import { createPoolMetrics } from '../db/pool-metrics.ts'
+import { RetentionSweeper } from '../db/retention.ts'
 import { openRoleDatabase } from '../db/role-database.ts'
 import { bootstrapBrokers } from '../kafka/connection.ts'
 import { replicationPolicyOf } from '../kafka/replication.ts'
@@ -12,6 +13,7 @@ import { shutdownInOrder } from '../observability/shutdown.ts'
 import type { RunningRole } from '../runtime/role.ts'
 import { Dispatcher, webhookBacklog } from '../webhooks/dispatcher.ts'
 import { createWebhookMetrics } from '../webhooks/metrics.ts'
+import { webhookLogRetention } from '../webhooks/retention.ts'
 import { SecretBox } from '../webhooks/secrets.ts'
 import { WebhookSender } from '../webhooks/sender.ts'
 import { consumerOptionsFromConfig, createConsumerMetrics, KeyedConsumer } from '../workers/consumer/index.ts'
@@ -89,11 +91,17 @@ export async function startNotifierRole(config: Config, logger: Logger): Promise
     logger: logger.child({ handler: NOTIFIER_CONSUMER }),
     observer: createConsumerMetrics(registry, NOTIFIER_CONSUMER),
   })
+  const retention = new RetentionSweeper({
+    tasks: [webhookLogRetention(database.db, config.WEBHOOK_LOG_RETENTION)],
+    logger,
+  })
+  retention.start()
   const shutdown = () =>
     shutdownInOrder(
       [
         ['consumer', () => consumer.close()],
         ['dispatcher', () => dispatcher.close()],
+        ['retention sweep', () => retention.stop()],
         ['sender', () => sender.close()],
         ['operational server', () => server.close()],
         ['database', () => database.close()],

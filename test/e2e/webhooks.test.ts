@@ -20,7 +20,8 @@ const WEBHOOK_ENV = {
   WEBHOOK_RETRY_MAX_DELAY_MS: '200',
   WEBHOOK_RETRY_FOR: '1500ms',
   WEBHOOK_DISABLE_AFTER: '1s',
-  WEBHOOK_TIMEOUT_MS: '500',
+  // Long enough that a loaded machine's normal answer never times out (the counts below are exact).
+  WEBHOOK_TIMEOUT_MS: '2000',
   WEBHOOK_POLL_INTERVAL_MS: '50',
   // A few at a time, so that a kill lands with at most this many in flight.
   WEBHOOK_CONCURRENCY: '4',
