@@ -31,6 +31,35 @@ export function processSeconds(pid: number): number {
   }
 }
 
+/**
+ * CPU seconds used so far by process `pid` and every process below it, living or ended (Linux):
+ * a private server's own time, whoever else shares the machine. NaN once `pid` is gone.
+ */
+export function treeSeconds(pid: number): number {
+  const parents = new Map<number, number[]>()
+  const stats = new Map<number, string>()
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
+      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+      stats.set(Number(entry), stat)
+      parents.set(parent, [...(parents.get(parent) ?? []), Number(entry)])
+    } catch {
+      // the process ended while we looked; its time moved to its parent's ended children
+    }
+  }
+  if (!stats.has(pid)) return Number.NaN
+  let total = 0
+  const queue = [pid]
+  for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
+    const stat = stats.get(next)
+    if (stat !== undefined) total += statSeconds(stat, true)
+    queue.push(...(parents.get(next) ?? []))
+  }
+  return total
+}
+
 /** CPU seconds used so far by each server's processes, from /proc (Linux); 0 where unreadable. */
 export function serverSeconds(): Record<string, number> {
   const totals: Record<string, number> = Object.fromEntries(Object.keys(SERVERS).map((name) => [name, 0]))

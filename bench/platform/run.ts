@@ -17,10 +17,14 @@
  *   ./payrail bench platform [--databases sqlite,mysql,postgres] [--api-processes 1,2]
  *     [--start 400] [--factor 1.3] [--max 8000] [--step 15s] [--p99 300] [--vus 256]
  *     [--env NAME=VALUE …]
+ *   ./payrail bench platform -- --at 300 [--databases mysql] [--private-servers]
  *   ./payrail bench platform -- --profile-at 800 [--databases sqlite] [--api-processes 1]
  *
- * `--profile-at RATE` runs every role under `--cpu-prof` for one step at RATE instead of the
- * search, and prints where each role's CPU went (bench/lib/cpu-profile.ts).
+ * `--at RATE` offers one step at RATE instead of the search and prints the CPU per authorize of
+ * every process, met or not: two configurations compared at the same load. `--profile-at RATE`
+ * does the same with every role under `--cpu-prof`, and prints where each role's CPU went
+ * (bench/lib/cpu-profile.ts). `--private-servers` runs the database and Redis as the run's own
+ * servers on spare ports, so that their CPU is the run's alone on a shared machine.
  */
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
@@ -57,8 +61,10 @@ const { values } = parseArgs({
     merchants: { type: 'string', default: '20' },
     'pool-max': { type: 'string', default: '20' },
     'profile-at': { type: 'string' },
+    at: { type: 'string' },
     tries: { type: 'string', default: '2' },
     env: { type: 'string', multiple: true, default: [] },
+    'private-servers': { type: 'boolean', default: false },
   },
 })
 const number = (name: string, text: string, min: number) => {
@@ -82,6 +88,11 @@ const vus = number('vus', values.vus, 0)
 const merchants = number('merchants', values.merchants, 1)
 /** A rate counts as missed only after this many steps at it missed: one stall of this shared machine can fail a step. */
 const tries = number('tries', values.tries, 1)
+/**
+ * `--private-servers`: MariaDB or PostgreSQL, and Redis, started for the run on spare ports, so
+ * that the servers' CPU per authorize is the run's alone while other work uses the shared ones.
+ */
+const privateServers = values['private-servers']
 /** `--env NAME=VALUE` (repeatable): configuration for every role, e.g. DB_GROUP_COMMIT_MAX=1 to compare. */
 const roleEnv: Record<string, string> = { DB_POOL_MAX: values['pool-max'] }
 for (const pair of values.env) {
@@ -122,7 +133,8 @@ async function offer(
   const out = join(dir, `load-${label}`)
   const pids = [...platform.processes].map(([name, role]) => [name, role.child.pid as number] as const)
   const before = new Map(pids.map(([name, pid]) => [name, processSeconds(pid)]))
-  const serversBefore = serverSeconds()
+  const serversNow = () => ({ ...(privateServers ? {} : serverSeconds()), ...platform.serverSeconds() })
+  const serversBefore = serversNow()
   const commitsBefore = await groupCommits(platform)
   const child = spawn(
     process.execPath,
@@ -156,7 +168,7 @@ async function offer(
   const perAuthorize = (seconds: number) => (served === 0 ? 0 : (seconds * 1000) / served)
   const cpu: Record<string, number> = {}
   for (const [name, pid] of pids) cpu[name] = perAuthorize(processSeconds(pid) - (before.get(name) ?? 0))
-  const servers = serverSeconds()
+  const servers = serversNow()
   for (const [name, seconds] of Object.entries(servers)) {
     const spent = seconds - (serversBefore[name] ?? 0)
     if (spent > 0) cpu[name] = perAuthorize(spent)
@@ -200,6 +212,7 @@ async function platformOf(database: DialectName, apiProcesses: number, profile =
     merchants,
     dir,
     env: roleEnv,
+    privateServers,
     ...(profile ? { profileDir } : {}),
   })
   return { dir, profileDir, platform }
@@ -280,31 +293,42 @@ async function statementsPerAuthorize(database: DialectName): Promise<string> {
   }
 }
 
-/** One step at `rate` with every role under `--cpu-prof`; then where each role's CPU went. */
-async function profileAt(database: DialectName, apiProcesses: number, rate: number): Promise<void> {
-  const { dir, profileDir, platform } = await platformOf(database, apiProcesses, true)
+/**
+ * One step at `rate` (after a warm-up at half of it) and the CPU each process spent per
+ * authorize, met or not: `--at RATE` compares configurations at the same load; with `profile`
+ * (`--profile-at RATE`) every role runs under `--cpu-prof` and where each one's CPU went follows.
+ */
+async function stepAt(
+  database: DialectName,
+  apiProcesses: number,
+  rate: number,
+  profile: boolean,
+): Promise<void> {
+  const { dir, profileDir, platform } = await platformOf(database, apiProcesses, profile)
   const names = [...platform.processes.keys()]
   try {
     await offer(platform, dir, ['--rate', String(Math.round(rate / 2))], 'warm-up')
-    const step = await offer(platform, dir, ['--rate', String(rate)], `profile-${rate}`)
-    console.log(`${database}, ${apiProcesses} api process(es), profiled\n${line({ rate, ...step })}`)
+    const step = await offer(platform, dir, ['--rate', String(rate)], `at-${rate}`)
+    console.log(
+      `${database}, ${apiProcesses} api process(es)${profile ? ', profiled' : ''}\n${line({ rate, ...step, passed: passes(step.report) })}`,
+    )
     console.log(`    CPU ms per authorize: ${cpuText(step.cpu)}`)
   } finally {
     await platform.stop()
   }
-  for (const name of names) {
-    console.log(`\n${name}:`)
-    for (const text of profileLines(summarizeProfiles(join(profileDir, name)))) console.log(`  ${text}`)
-  }
+  if (profile)
+    for (const name of names) {
+      console.log(`\n${name}:`)
+      for (const text of profileLines(summarizeProfiles(join(profileDir, name)))) console.log(`  ${text}`)
+    }
   rmSync(dir, { recursive: true, force: true })
 }
 
-if (values['profile-at'] !== undefined) {
-  await profileAt(
-    databases[0] as DialectName,
-    apiCounts[0] as number,
-    number('profile-at', values['profile-at'], 1),
-  )
+const fixedRate = values['profile-at'] ?? values.at
+if (fixedRate !== undefined) {
+  for (const database of databases)
+    for (const count of apiCounts)
+      await stepAt(database, count, number('at', fixedRate, 1), values['profile-at'] !== undefined)
   process.exit(0)
 }
 

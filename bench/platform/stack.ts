@@ -4,18 +4,25 @@
  * default latency and failure rate, `apiProcesses` api processes (each on its own port, the
  * gateway balancing over them), the gateway (rate limits in the machine's Redis under a prefix
  * of its own), the relay and the worker. Each role is its own process, so its CPU can be read
- * from /proc.
+ * from /proc. With `privateServers` the database (MariaDB, PostgreSQL) and Redis are servers of
+ * the run's own on spare ports, so that their CPU is the run's alone on a machine whose shared
+ * servers are busy with other work (tests, other benchmarks).
  */
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { startPrivateDatabase } from '../../src/chaos/private-database.ts'
+import { startPrivateRedis } from '../../src/chaos/private-redis.ts'
+import { ROOT } from '../../src/cli/context.ts'
 import { testServiceUrl } from '../../src/cli/test-services.ts'
 import type { DialectName } from '../../src/db/database.ts'
 import { openDatabase } from '../../src/db/database.ts'
 import { issueApiKey } from '../../src/db/merchants.ts'
 import { migrateToLatest } from '../../src/db/migrate.ts'
-import { createScratchDatabase, scratchServerOf } from '../../support/databases.ts'
+import { startBroker, stopBroker } from '../../src/kafka/local-broker/broker.ts'
+import { ensureTopicsOn } from '../../src/kafka/topics.ts'
+import { createScratchDatabase, type ScratchDatabase, scratchServerOf } from '../../support/databases.ts'
 import { freePorts, type RoleProcess, startRole } from '../../support/processes.ts'
-import { privateBenchBroker } from '../lib/kafka.ts'
+import { treeSeconds } from '../lib/cpu.ts'
 
 export interface PlatformOptions {
   dialect: DialectName
@@ -30,6 +37,8 @@ export interface PlatformOptions {
   env: Record<string, string>
   /** Where each role writes its `--cpu-prof` profile on exit (`<dir>/<name>/`); none when absent. */
   profileDir?: string
+  /** MariaDB or PostgreSQL, and Redis, as servers of the run's own (else the machine's shared ones). */
+  privateServers: boolean
 }
 
 export interface Platform {
@@ -38,6 +47,11 @@ export interface Platform {
   keysFile: string
   /** Every role process by name (`api-1`, `api-2`, `gateway`, …), for CPU accounting. */
   processes: Map<string, RoleProcess>
+  /**
+   * CPU seconds so far of the servers that are the run's own (`kafka`, and with
+   * `privateServers` `mariadb` or `postgres` and `redis`), by name; shared servers are not here.
+   */
+  serverSeconds(): Record<string, number>
   stop(): Promise<void>
 }
 
@@ -48,12 +62,28 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     for (const step of stops.reverse()) await step().catch(() => {})
   }
   try {
-    const scratch = await createScratchDatabase(
-      options.dialect,
-      scratchServerOf(options.dialect),
-      'payrail_bench_platform',
-    )
-    stops.push(() => scratch.drop())
+    const own = new Map<string, () => number | undefined>()
+    let scratch: ScratchDatabase
+    if (options.privateServers && options.dialect !== 'sqlite') {
+      const server = await startPrivateDatabase(options.dialect)
+      stops.push(() => server.close())
+      own.set(options.dialect === 'mysql' ? 'mariadb' : 'postgres', server.pid)
+      scratch = { url: server.url, drop: () => server.close() }
+    } else {
+      scratch = await createScratchDatabase(
+        options.dialect,
+        scratchServerOf(options.dialect),
+        'payrail_bench_platform',
+      )
+      stops.push(() => scratch.drop())
+    }
+    let redisUrl = testServiceUrl('redis')
+    if (options.privateServers) {
+      const redis = await startPrivateRedis()
+      stops.push(() => redis.close())
+      own.set('redis', redis.pid)
+      redisUrl = redis.url
+    }
     const handle = openDatabase({ url: scratch.url, poolMax: 1 })
     const keys: string[] = []
     try {
@@ -66,12 +96,20 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     const keysFile = join(options.dir, 'keys.txt')
     writeFileSync(keysFile, `${keys.join('\n')}\n`, { mode: 0o600 })
 
-    const [acquirerPort, gatewayPort, relayPort, workerPort, ...apiPorts] = await freePorts(
-      4 + options.apiProcesses,
-    )
-    const broker = await privateBenchBroker(options.dir, 'payrail-bench-platform')
-    stops.push(broker.stop)
-    const { brokers } = broker
+    const [brokerPort, controllerPort, acquirerPort, gatewayPort, relayPort, workerPort, ...apiPorts] =
+      await freePorts(6 + options.apiProcesses)
+    const broker = {
+      root: ROOT,
+      stateDir: join(options.dir, 'kafka'),
+      port: brokerPort as number,
+      controllerPort: controllerPort as number,
+      say: () => {},
+    }
+    const { pid: brokerPid } = await startBroker(broker)
+    stops.push(() => stopBroker(broker, 10_000, 'SIGKILL'))
+    own.set('kafka', () => brokerPid)
+    const brokers = `127.0.0.1:${broker.port}`
+    await ensureTopicsOn({ brokers: [brokers], clientId: 'payrail-bench-platform' })
 
     const start = async (name: string, role: string, port: number, env: Record<string, string>) => {
       const profile: Record<string, string> =
@@ -99,12 +137,20 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     const gateway = await start('gateway', 'gateway', gatewayPort as number, {
       GATEWAY_PORT: String(gatewayPort),
       GATEWAY_UPSTREAM_API: apiPorts.map((port) => `http://127.0.0.1:${port}`).join(','),
-      REDIS_URL: testServiceUrl('redis'),
+      REDIS_URL: redisUrl,
       GATEWAY_REDIS_PREFIX: `payrail:bench:${Date.now().toString(36)}:`,
     })
     await start('relay', 'relay', relayPort as number, { RELAY_METRICS_PORT: String(relayPort) })
     await start('worker', 'worker', workerPort as number, { WORKER_METRICS_PORT: String(workerPort) })
-    return { gatewayUrl: gateway.url, databaseUrl: scratch.url, keysFile, processes, stop }
+    const serverSeconds = () => {
+      const seconds: Record<string, number> = {}
+      for (const [name, pidOf] of own) {
+        const pid = pidOf()
+        if (pid !== undefined) seconds[name] = treeSeconds(pid)
+      }
+      return seconds
+    }
+    return { gatewayUrl: gateway.url, databaseUrl: scratch.url, keysFile, processes, serverSeconds, stop }
   } catch (error) {
     await stop()
     throw error

@@ -11,8 +11,12 @@ import { bootstrapBrokers } from '../kafka/connection.ts'
 import type { Logger } from '../observability/logger.ts'
 import { createMetricsRegistry } from '../observability/metrics.ts'
 import { shutdownInOrder } from '../observability/shutdown.ts'
+import { KafkaOverview } from '../operations/kafka-view.ts'
+import { LoadRuns } from '../operations/load-runs.ts'
+import { RoleSampler } from '../operations/role-sampler.ts'
 import type { CommitHandOff } from '../outbox/hand-off.ts'
 import { startRelay } from '../outbox/role.ts'
+import type { BreakerState } from '../runtime/breaker.ts'
 import type { RunningRole } from '../runtime/role.ts'
 import { SecretBox } from '../webhooks/secrets.ts'
 import { Admission } from './admission.ts'
@@ -97,6 +101,7 @@ export async function startApiRole(
     acquirerTimeoutMs: config.ACQUIRER_AUTH_TIMEOUT_MS,
     abandonedWatchMs: config.AUTH_ABANDONED_WATCH,
   })
+  const operations = operationsOf(config, () => acquirer.breakerStates())
   const webhookBox = new SecretBox(config.WEBHOOK_SECRET_KEY)
   if (!webhookBox.sealing)
     logger.warn('WEBHOOK_SECRET_KEY is not set: webhook signing secrets are stored unsealed (local use only)')
@@ -111,6 +116,7 @@ export async function startApiRole(
     breakers: () => acquirer.breakerStates(),
     adminToken: config.ADMIN_TOKEN,
     deadLetters: { brokers: bootstrapBrokers(config), clientId: config.KAFKA_CLIENT_ID },
+    operations,
     bodyLimit: config.API_BODY_LIMIT_BYTES,
     maxAmount: config.PAYMENT_MAX_AMOUNT,
     admission,
@@ -143,6 +149,7 @@ export async function startApiRole(
       return shutdownInOrder(
         [
           ['http server', () => app.close()],
+          ['load run', () => operations.loadRuns.close()],
           ['authorize recovery sweep', () => sweeping],
           ['retention sweep', () => retention.stop()],
           ['embedded relay', () => relay?.close()],
@@ -153,5 +160,35 @@ export async function startApiRole(
         logger,
       )
     },
+  }
+}
+
+/** What the operations endpoints read: the roles of OPS_TARGETS, Kafka, and load runs against the gateway. */
+function operationsOf(config: Config, breakers: () => Record<string, BreakerState>) {
+  const sampler = new RoleSampler({
+    targets: config.OPS_TARGETS,
+    timeoutMs: config.OPS_SCRAPE_TIMEOUT_MS,
+    minIntervalMs: config.OPS_SCRAPE_MIN_INTERVAL_MS,
+  })
+  const target =
+    config.OPS_TARGETS.find((t) => t.role === 'gateway') ?? config.OPS_TARGETS.find((t) => t.role === 'api')
+  return {
+    sampler,
+    kafka: new KafkaOverview({
+      brokers: bootstrapBrokers(config),
+      clientId: config.KAFKA_CLIENT_ID,
+      sampler,
+      breakers,
+      cacheMs: config.OPS_SCRAPE_MIN_INTERVAL_MS,
+    }),
+    loadRuns: new LoadRuns({
+      dir: config.LOAD_RUN_DIR,
+      targetUrl: target?.url ?? `http://127.0.0.1:${config.GATEWAY_PORT}`,
+      databaseUrl: config.DATABASE_URL,
+      maxRate: config.LOAD_RUN_MAX_RATE,
+      maxDurationSeconds: config.LOAD_RUN_MAX_DURATION_SECONDS,
+    }),
+    prometheusUrl: config.PROMETHEUS_URL,
+    timeoutMs: config.OPS_SCRAPE_TIMEOUT_MS,
   }
 }

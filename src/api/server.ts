@@ -15,6 +15,7 @@ import type { ApiMetrics } from './metrics.ts'
 import type { PaymentReads } from './payment-reads.ts'
 import type { PaymentService } from './payment-service.ts'
 import { adminRoutes } from './routes/admin.ts'
+import { type OperationsRoutesOptions, operationsRoutes } from './routes/operations.ts'
 import { paymentRoutes } from './routes/payments.ts'
 import { type WebhookRoutesOptions, webhookRoutes } from './routes/webhooks.ts'
 
@@ -28,6 +29,8 @@ export interface ApiServerOptions {
   readiness: ReadinessCheck[]
   breakers: () => Record<string, BreakerState>
   adminToken?: string | undefined
+  /** The views of the operations plane that reach beyond the database (roles, Kafka, load runs); without them those routes are not served. */
+  operations?: Omit<OperationsRoutesOptions, 'adminToken' | 'db' | 'deadLetters'>
   /** Where the admin endpoints read the workers' dead letters (payment.dlq). Default: none (only the relay's are listed). */
   deadLetters?: DeadLetterTopicOptions
   /** Largest accepted body. Default: 16 KiB. */
@@ -91,6 +94,12 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
     adminToken: options.adminToken,
     db: options.db,
     breakers: options.breakers,
+    deadLetters: options.deadLetters,
+  })
+  await app.register(operationsRoutes, {
+    ...options.operations,
+    adminToken: options.adminToken,
+    db: options.db,
     deadLetters: options.deadLetters,
   })
   return app

@@ -40,6 +40,11 @@ export class ServerProcess {
     this.#owner = owner
   }
 
+  /** The server's process id while it runs. */
+  pid(): number | undefined {
+    return this.running() ? this.#child?.pid : undefined
+  }
+
   running(): boolean {
     const child = this.#child
     return child !== undefined && !this.#spawnFailed && child.exitCode === null && child.signalCode === null
@@ -193,6 +198,8 @@ export interface PrivateServer {
   /** SIGKILL to the server and every process it started; resolves once they are gone. */
   kill: () => Promise<void>
   running: () => boolean
+  /** The server's process id while it runs (its CPU time is read from /proc by benchmarks). */
+  pid: () => number | undefined
   /** The server's log so far, for failure messages. */
   log: () => string
   /** Kills the server and deletes its folder; a second call does nothing. */
@@ -219,7 +226,7 @@ export function serverLifecycle(
     stopSignal: NodeJS.Signals
     say: (line: string) => void
   },
-): Pick<PrivateServer, 'start' | 'stop' | 'kill' | 'running' | 'log' | 'close'> {
+): Pick<PrivateServer, 'start' | 'stop' | 'kill' | 'running' | 'pid' | 'log' | 'close'> {
   const { what, say } = spec
   let closed = false
   const signalled = (signal: NodeJS.Signals, done: string) => async () => {
@@ -245,6 +252,7 @@ export function serverLifecycle(
     stop: signalled(spec.stopSignal, 'stopped'),
     kill: signalled('SIGKILL', 'killed'),
     running: () => server.running(),
+    pid: () => server.pid(),
     log: () => server.log(),
     close: async () => {
       if (closed) return

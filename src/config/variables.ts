@@ -173,6 +173,27 @@ const httpUrl = (fallback: string) =>
     default: fallback,
   })
 
+/** An http(s) URL without a default, so the variable is optional. */
+const optionalHttpUrl = variable({
+  pattern: /^https?:\/\/[^\s/?#]+(\/[^\s]*)?$/,
+  problem: 'must be an http(s) URL',
+  refine: { holds: (value) => URL.canParse(value), problem: 'must be an http(s) URL' },
+  decode: (value) => value,
+})
+
+/** `role=url` pairs, such as `gateway=http://127.0.0.1:8080,api=http://127.0.0.1:8081`; a role may repeat. */
+const roleTargets = (fallback: string) =>
+  variable({
+    pattern: /^[a-z][a-z0-9-]*=https?:\/\/[^\s,=]+(,[a-z][a-z0-9-]*=https?:\/\/[^\s,=]+)*$/,
+    problem: 'must be a comma-separated list of role=http(s) URL, such as gateway=http://127.0.0.1:8080',
+    decode: (value) =>
+      value.split(',').map((pair) => {
+        const at = pair.indexOf('=')
+        return { role: pair.slice(0, at), url: pair.slice(at + 1).replace(/\/$/, '') }
+      }),
+    default: fallback,
+  })
+
 /** A file path; no default, so the variable is optional. */
 const filePath = variable({
   pattern: /^[^\n\r]{1,4096}$/,
@@ -286,6 +307,8 @@ export const variables = {
   DB_GROUP_COMMIT_LANES: integer(1, 1000, 8),
   /** How long a group commit's first request waits for others to join it; empty: 2 ms on SQLite, 0 (the end of the event-loop turn) on MariaDB and PostgreSQL. */
   DB_GROUP_COMMIT_WAIT_MS: optional(integer(0, 1000)),
+  /** MariaDB/MySQL: statements with parameters as server-side prepared statements (false: text with the values spliced in). */
+  DB_MYSQL_PREPARED: flag(false),
 
   /** Empty: the local broker that `payrail kafka start` runs on 127.0.0.1:9092. */
   KAFKA_BROKERS: brokerList(''),
@@ -469,6 +492,24 @@ export const variables = {
 
   /** Unset: rate limits are kept in memory. */
   REDIS_URL: optional(redisUrl),
+  /**
+   * The roles the operations plane (GET /api/admin/overview, /gateway, /kafka) reads health and
+   * metrics from; `payrail up` sets it to what it starts (every api process of `--scale api=N`).
+   */
+  OPS_TARGETS: roleTargets(
+    'gateway=http://127.0.0.1:8080,api=http://127.0.0.1:8081,relay=http://127.0.0.1:9464,worker=http://127.0.0.1:9465,acquirer=http://127.0.0.1:8090',
+  ),
+  /** Each health or metrics request of the operations plane may take this long; a role slower than that shows as down. */
+  OPS_SCRAPE_TIMEOUT_MS: positiveInt(800),
+  /** The roles are scraped at most this often, however often the dashboard polls; rates come from the last two scrapes. */
+  OPS_SCRAPE_MIN_INTERVAL_MS: positiveInt(1000),
+  /** Prometheus whose /api/v1/alerts the overview lists; unset: no alerts section. */
+  PROMETHEUS_URL: optional(optionalHttpUrl),
+  /** Load runs started from the operations plane: highest rate (iterations/s) and longest duration (s). */
+  LOAD_RUN_MAX_RATE: positiveInt(500),
+  LOAD_RUN_MAX_DURATION_SECONDS: integer(1, 3600, 300),
+  /** Where load runs started from the operations plane keep their state and reports (relative to the working directory). */
+  LOAD_RUN_DIR: text(1, 1000, '.payrail/load-runs'),
   /** Bearer token for the operations endpoints; unset disables them. 32+ characters: a guess must be hopeless. */
   ADMIN_TOKEN: optional(secret(32)),
 }

@@ -19,6 +19,7 @@ import { PayrailError } from '../domain/errors.ts'
 import { maskCredentials } from '../runtime/options.ts'
 import { classifyingDialect } from './classifying-driver.ts'
 import { guardedDialect, type PoolObserver } from './guarded-driver.ts'
+import { preparedStatementPool } from './mysql-prepared.ts'
 import type { Database } from './schema.ts'
 import { withStatementCache } from './sqlite-statement-cache.ts'
 import { countingDialect, type StatementCounter } from './statement-count.ts'
@@ -48,6 +49,11 @@ export interface DatabaseOptions {
   statementCounter?: StatementCounter
   /** Told of the pool's size and of every connection acquired and released (pool-metrics.ts). Default: none. */
   poolObserver?: PoolObserver
+  /**
+   * MariaDB/MySQL: statements with parameters go as server-side prepared statements (parsed once
+   * per connection) instead of text with the values spliced in. Default: false (DB_MYSQL_PREPARED)
+   */
+  mysqlPrepared?: boolean
 }
 
 export interface DatabaseHandle {
@@ -150,7 +156,12 @@ function sqliteDialect(url: string): SqliteDialect {
   })
 }
 
-function mysqlDialect(url: string, poolMax: number, onIdleError: (error: Error) => void): MysqlDialect {
+function mysqlDialect(
+  url: string,
+  poolMax: number,
+  onIdleError: (error: Error) => void,
+  prepared: boolean,
+): MysqlDialect {
   const parsed = new URL(url.replace(/^mariadb:/, 'mysql:'))
   const pool = createMysqlPool({
     host: parsed.hostname,
@@ -165,7 +176,7 @@ function mysqlDialect(url: string, poolMax: number, onIdleError: (error: Error) 
     bigNumberStrings: false,
   })
   pool.on('connection', (connection) => connection.on('error', onIdleError))
-  return new MysqlDialect({ pool })
+  return new MysqlDialect({ pool: prepared ? preparedStatementPool(pool) : pool })
 }
 
 function postgresDialect(url: string, poolMax: number, onIdleError: (error: Error) => void): PostgresDialect {
@@ -189,7 +200,7 @@ export function openDatabase(options: DatabaseOptions): DatabaseHandle {
     dialect === 'sqlite'
       ? sqliteDialect(options.url)
       : dialect === 'mysql'
-        ? mysqlDialect(options.url, poolMax, onIdleError)
+        ? mysqlDialect(options.url, poolMax, onIdleError, options.mysqlPrepared ?? false)
         : postgresDialect(options.url, poolMax, onIdleError)
   // Counted innermost, so that what is counted is what the dialect's driver sends.
   const counted =

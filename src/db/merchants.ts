@@ -106,3 +106,39 @@ export async function merchantForKey(db: Kysely<Database>, key: string): Promise
   const stored = Buffer.from(row.key_hash, 'hex')
   return given.length === stored.length && timingSafeEqual(given, stored) ? row.merchant_id : undefined
 }
+
+export interface MerchantSummary {
+  merchantId: string
+  name: string
+  createdAt: string
+  /** Prefixes of its keys not revoked; never a key or its hash. */
+  activeKeys: string[]
+}
+
+/** Merchants by id (at most `limit`) with their active keys' prefixes, for the operations plane. */
+export async function listMerchants(db: Kysely<Database>, limit = 500): Promise<MerchantSummary[]> {
+  const merchants = await db
+    .selectFrom('merchants')
+    .select(['id', 'name', 'created_at'])
+    .orderBy('id')
+    .limit(limit)
+    .execute()
+  if (merchants.length === 0) return []
+  const keys = await db
+    .selectFrom('api_keys')
+    .select(['merchant_id', 'prefix'])
+    .where('revoked_at', 'is', null)
+    .where(
+      'merchant_id',
+      'in',
+      merchants.map((m) => m.id),
+    )
+    .orderBy('created_at')
+    .execute()
+  return merchants.map((m) => ({
+    merchantId: m.id,
+    name: m.name,
+    createdAt: new Date(Number(m.created_at)).toISOString(),
+    activeKeys: keys.filter((k) => k.merchant_id === m.id).map((k) => k.prefix),
+  }))
+}

@@ -9,7 +9,7 @@ import type { PoolObserver } from './guarded-driver.ts'
  * `poolObserver` (createPoolMetrics) sees its connections taken and returned.
  */
 export function openRoleDatabase(
-  config: Pick<Config, 'DATABASE_URL' | 'DB_POOL_MAX'>,
+  config: Pick<Config, 'DATABASE_URL' | 'DB_POOL_MAX' | 'DB_MYSQL_PREPARED'>,
   logger: Logger,
   poolMax = config.DB_POOL_MAX,
   acquireTimeoutMs?: number,
@@ -18,6 +18,7 @@ export function openRoleDatabase(
   return openDatabase({
     url: config.DATABASE_URL,
     poolMax,
+    mysqlPrepared: config.DB_MYSQL_PREPARED,
     ...(acquireTimeoutMs === undefined ? {} : { acquireTimeoutMs }),
     ...(poolObserver === undefined ? {} : { poolObserver }),
     onIdleConnectionError: (error) =>

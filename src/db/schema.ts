@@ -20,6 +20,7 @@ export interface Database {
   outbox_dead: OutboxDeadTable
   relay_instances: RelayInstanceTable
   admin_audit: AdminAuditTable
+  ledger_checks: LedgerCheckTable
   webhook_endpoints: WebhookEndpointTable
   webhook_deliveries: WebhookDeliveryTable
   webhook_attempts: WebhookAttemptTable
@@ -181,7 +182,16 @@ export interface AdminAuditTable {
   status: number | null
 }
 
-/** A merchant's webhook endpoint (migration 008). */
+/** One ledger check's result (migration 008): `report` is JSON, `clean` 1 or 0. */
+export interface LedgerCheckTable {
+  id: string
+  checked_at: number
+  source: string
+  clean: number
+  report: string
+}
+
+/** A merchant's webhook endpoint (migration 009). */
 export interface WebhookEndpointTable {
   id: string
   merchant_id: string

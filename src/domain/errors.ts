@@ -45,6 +45,13 @@ export const errorCatalog = {
     title: 'A request with this idempotency key is in progress',
   },
 
+  // Operations plane
+  LOAD_RUN_IN_PROGRESS: {
+    status: 409,
+    retryable: true,
+    title: 'A load run is in progress; one runs at a time',
+  },
+
   // Payment state machine
   CAPTURE_CONFLICT: { status: 409, retryable: false, title: 'The payment cannot be captured in its state' },
   REFUND_CONFLICT: { status: 409, retryable: false, title: 'The payment cannot be refunded in its state' },

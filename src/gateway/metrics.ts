@@ -102,6 +102,18 @@ export function createGatewayMetrics(registry: Registry, pools: readonly Upstrea
         this.set({ upstream: pool.name, instance: instance.origin }, instance.available ? 1 : 0)
     },
   })
+  // Told apart from "failing its checks" for the dashboard's gateway page: an ejection is the
+  // gateway's own verdict on failed requests, a failed check the instance's /readyz.
+  new Gauge({
+    name: 'payrail_gateway_upstream_ejected',
+    help: 'Whether an upstream instance is ejected after failed requests (1) or not (0)',
+    labelNames: ['upstream', 'instance'] as const,
+    registers: [registry],
+    collect() {
+      for (const { pool, instance } of instances)
+        this.set({ upstream: pool.name, instance: instance.origin }, instance.ejected ? 1 : 0)
+    },
+  })
   new Gauge({
     name: 'payrail_gateway_upstream_panic',
     help: 'Whether requests go to every instance of an upstream, available or not (1), because too few are available',

@@ -27,6 +27,17 @@ export const TOPICS = {
   dlq: { name: 'payment.dlq', partitions: 3, eventType: null },
 } as const satisfies Record<string, { name: string; partitions: number; eventType: EventType | null }>
 
+/** The workers' handlers (`payrail worker [settlement,refund,ledger]`); each has a consumer group `<KAFKA_CLIENT_ID>-<handler>`. */
+export const WORKER_HANDLERS = ['settlement', 'refund', 'ledger'] as const
+export type WorkerHandler = (typeof WORKER_HANDLERS)[number]
+
+/** The topics each handler consumes. */
+export const TOPICS_OF: Record<WorkerHandler, string[]> = {
+  settlement: [TOPICS.captureRequested.name],
+  refund: [TOPICS.refundRequested.name],
+  ledger: [TOPICS.captured.name, TOPICS.refunded.name],
+}
+
 /** The topic each event type is published to: derived from TOPICS, the one place that pairs them. */
 export const topicOf = Object.fromEntries(
   Object.values(TOPICS)

@@ -111,6 +111,22 @@ export function summaryTable(report: LoadReport): string {
   return lines.join('\n')
 }
 
+/** The progress as the operations plane shows a load run's (`--progress-file`): counts, rates, milliseconds. */
+export function progressSummary(p: Progress) {
+  const answered = Object.entries(p.answers)
+  return {
+    elapsedSeconds: p.elapsedMs / 1000,
+    totalSeconds: p.totalMs / 1000,
+    requests: answered.reduce((sum, [, n]) => sum + n, 0),
+    targetRate: Number.isNaN(p.targetRate) ? 0 : p.targetRate,
+    achievedRate: p.achievedRate,
+    p50Ms: p.p50,
+    p99Ms: p.p99,
+    errors: answered.filter(([key]) => !isSuccess(key)).reduce((sum, [, n]) => sum + n, 0),
+    dropped: p.dropped,
+  }
+}
+
 export function progressLine(p: Progress): string {
   const errors = Object.entries(p.answers).filter(([key]) => !isSuccess(key))
   const target = Number.isNaN(p.targetRate) ? 'closed' : `${p.targetRate.toFixed(0)}/s`

@@ -31,6 +31,8 @@ export interface ConsumerDeadLetter {
   headers: Record<string, string>
   /** When it was dead-lettered, epoch ms. */
   timestamp: number
+  /** The record's value: parsed when it is JSON (an envelope), else its text; null when empty. */
+  payload: unknown
 }
 
 /** Where payment.dlq is, and the whole read's (or replay's) time limit. */
@@ -70,6 +72,16 @@ function envelopeIds(value: Buffer | undefined | null): { eventId: string | null
   }
 }
 
+function payloadOf(value: Buffer | undefined | null): unknown {
+  if (value === undefined || value === null || value.length === 0) return null
+  const text = value.toString('utf8')
+  try {
+    return JSON.parse(text)
+  } catch {
+    return text
+  }
+}
+
 function letterOf(read: Read, applied: boolean): ConsumerDeadLetter {
   const h = read.headers
   const { eventId, paymentId } = envelopeIds(read.message.value)
@@ -91,6 +103,7 @@ function letterOf(read: Read, applied: boolean): ConsumerDeadLetter {
     applied,
     headers: h,
     timestamp: Number(read.message.timestamp),
+    payload: payloadOf(read.message.value),
   }
 }
 
@@ -140,11 +153,23 @@ export async function listConsumerDeadLetters(
   db: Kysely<Database>,
   options: DeadLetterTopicOptions & { limit?: number },
 ): Promise<ConsumerDeadLetter[]> {
+  return (await pageConsumerDeadLetters(db, options)).items
+}
+
+/** A page of `listConsumerDeadLetters` (`limit` from `offset`) and how many there are in all. */
+export async function pageConsumerDeadLetters(
+  db: Kysely<Database>,
+  options: DeadLetterTopicOptions & { limit?: number; offset?: number },
+): Promise<{ items: ConsumerDeadLetter[]; total: number }> {
   const reads = (await readDeadLetterTopic(options)).filter(isConsumers)
   reads.sort(
     (a, b) => Number(a.message.timestamp - b.message.timestamp) || a.message.partition - b.message.partition,
   )
-  return withApplied(db, reads.slice(0, options.limit ?? 100))
+  const offset = options.offset ?? 0
+  return {
+    items: await withApplied(db, reads.slice(offset, offset + (options.limit ?? 100))),
+    total: reads.length,
+  }
 }
 
 /**

@@ -25,14 +25,11 @@ export async function outboxStatus(db: Kysely<Database>, now = Date.now()): Prom
     .select(['e.event_type', (eb) => eb.fn.countAll<number>().as('n')])
     .groupBy('e.event_type')
     .execute()
-  const dead = await db
-    .selectFrom('outbox_dead')
-    .select((eb) => eb.fn.countAll<number>().as('n'))
-    .executeTakeFirstOrThrow()
+  const dead = await countDead(db)
   const relays = await db.selectFrom('relay_instances').selectAll().orderBy('id').execute()
   return {
     ...backlog,
-    dead: Number(dead.n),
+    dead,
     pendingByType: Object.fromEntries(byType.map((row) => [row.event_type, Number(row.n)])),
     relays: relays.map((relay) => ({
       id: relay.id,
@@ -75,8 +72,17 @@ export async function outboxBacklog(
   return { pending: Number(row.pending) + Number(row.retry), oldestPendingAgeSeconds }
 }
 
-/** Dead events, oldest first. */
-export async function listDead(db: Kysely<Database>, limit = 100) {
+/** How many events are dead. */
+export async function countDead(db: Kysely<Database>): Promise<number> {
+  const row = await db
+    .selectFrom('outbox_dead')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirstOrThrow()
+  return Number(row.n)
+}
+
+/** Dead events, oldest first, `limit` from `offset`, with their envelope (`payload`) and headers as stored (JSON text). */
+export async function listDead(db: Kysely<Database>, limit = 100, offset = 0) {
   return db
     .selectFrom('outbox_dead as d')
     .innerJoin('outbox_events as e', 'e.id', 'd.id')
@@ -88,9 +94,13 @@ export async function listDead(db: Kysely<Database>, limit = 100) {
       'd.attempts',
       'd.last_error',
       'e.created_at',
+      'd.dead_at',
+      'e.payload',
+      'e.headers',
     ])
     .orderBy('d.id')
     .limit(limit)
+    .offset(offset)
     .execute()
 }
 

@@ -13,7 +13,13 @@ import { hasErrorCode, PayrailError } from '../domain/errors.ts'
 import type { AdminClientOptions } from '../kafka/connection.ts'
 import { bootstrapBrokers, probeCluster } from '../kafka/connection.ts'
 import { replicationPolicyOf } from '../kafka/replication.ts'
-import { ensureTopicsOn, TOPICS, topicRetentionsOn } from '../kafka/topics.ts'
+import {
+  ensureTopicsOn,
+  TOPICS_OF,
+  topicRetentionsOn,
+  WORKER_HANDLERS,
+  type WorkerHandler,
+} from '../kafka/topics.ts'
 import { type ReadinessCheck, startOperationalServer } from '../observability/health.ts'
 import type { Logger } from '../observability/logger.ts'
 import { createMetricsRegistry } from '../observability/metrics.ts'
@@ -30,15 +36,7 @@ import { LedgerHandler } from './ledger.ts'
 import { RefundHandler } from './refund.ts'
 import { SettlementHandler } from './settlement.ts'
 
-export const WORKER_HANDLERS = ['settlement', 'refund', 'ledger'] as const
-export type WorkerHandler = (typeof WORKER_HANDLERS)[number]
-
-/** The topics each handler consumes. */
-export const TOPICS_OF: Record<WorkerHandler, string[]> = {
-  settlement: [TOPICS.captureRequested.name],
-  refund: [TOPICS.refundRequested.name],
-  ledger: [TOPICS.captured.name, TOPICS.refunded.name],
-}
+export { TOPICS_OF, WORKER_HANDLERS, type WorkerHandler } from '../kafka/topics.ts'
 
 /** Parses `settlement,refund,ledger` (any subset); names the unknown ones. */
 export function parseHandlers(list: string | undefined): WorkerHandler[] {

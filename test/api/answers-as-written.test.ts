@@ -51,8 +51,9 @@ async function lockWaits(db: Kysely<Database>, dialect: 'mysql' | 'postgres'): P
           where datname = current_database() and wait_event_type = 'Lock'`
       : // MariaDB lists a primary-key `for update` waiting for its row in state "Statistics",
         // and not as LOCK WAIT in innodb_trx: a locking read still running is one that waits.
+        // A prepared statement (DB_MYSQL_PREPARED) runs as command 'Execute'.
         sql<{ waits: number | string }>`select count(*) as waits from information_schema.processlist
-          where db = database() and command = 'Query' and info like 'select % for update'`
+          where db = database() and command in ('Query', 'Execute') and info like 'select % for update'`
   const { rows } = await query.execute(db)
   return Number(rows[0]?.waits ?? 0)
 }

@@ -405,6 +405,11 @@ test('operations endpoints show the outbox and replay dead events', async (t) =>
   const dead = await api.call('GET', '/api/admin/dlq', { key: ADMIN_TOKEN })
   assert.equal(dead.body.items.length, 1)
   const eventId = dead.body.items[0].event_id
+  // With its envelope and headers, and the page it is on.
+  assert.equal(dead.body.items[0].payload.eventId, eventId)
+  assert.equal(dead.body.items[0].headers['event-id'], eventId)
+  assert.deepEqual([dead.body.total, dead.body.offset], [{ relay: 1, consumer: 0 }, 0])
+  assert.equal((await api.call('GET', '/api/admin/dlq?offset=1', { key: ADMIN_TOKEN })).body.items.length, 0)
   assert.equal((await api.call('POST', '/api/admin/dlq/replay', { key: ADMIN_TOKEN, body: {} })).status, 400)
   assert.equal((await api.call('POST', '/api/admin/dlq/replay', { body: { all: true } })).status, 401)
   const replay = await api.call('POST', '/api/admin/dlq/replay', { key: ADMIN_TOKEN, body: { eventId } })

@@ -11,6 +11,7 @@ const tables = [
   'webhook_deliveries',
   'webhook_endpoints',
   'api_keys',
+  'ledger_checks',
   'authorization_attempts',
   'outbox_leases',
   'payment_events',
@@ -38,7 +39,8 @@ for (const dialect of dialects) {
       '005-authorization-attempt-checks',
       '006-retention-indexes',
       '007-admin-audit',
-      '008-webhooks',
+      '008-ledger-checks',
+      '009-webhooks',
     ])
     const second = await migrateToLatest(handle.db, handle.dialect)
     assert.deepEqual(second.applied, [])
@@ -50,7 +52,8 @@ for (const dialect of dialects) {
       '005-authorization-attempt-checks',
       '006-retention-indexes',
       '007-admin-audit',
-      '008-webhooks',
+      '008-ledger-checks',
+      '009-webhooks',
     ])
 
     const present = (await handle.db.introspection.getTables()).map((table) => table.name).sort()
@@ -159,7 +162,8 @@ for (const dialect of dialects) {
         '005-authorization-attempt-checks',
         '006-retention-indexes',
         '007-admin-audit',
-        '008-webhooks',
+        '008-ledger-checks',
+        '009-webhooks',
       ],
     )
   })

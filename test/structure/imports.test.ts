@@ -15,9 +15,11 @@ const LAYERS: readonly (readonly string[])[] = [
   ['db'],
   ['ledger', 'acquirer'],
   ['outbox'],
-  // webhooks: endpoints, deliveries, signing, the SSRF guard and the sender; the api serves its
-  // endpoints and log, the notifier runs its dispatcher.
-  ['webhooks'],
+  // operations: what the operations endpoints read (roles' health and metrics, Kafka lag, the
+  // ledger's stored checks, load runs as child processes); served by the api. webhooks:
+  // endpoints, deliveries, signing, the SSRF guard and the sender; the api serves its endpoints
+  // and log, the notifier runs its dispatcher.
+  ['operations', 'webhooks'],
   ['api', 'workers', 'gateway'],
   // notifier: the webhook role, a keyed consumer of the workers' kind feeding webhooks/.
   ['notifier'],

@@ -8,10 +8,9 @@ import { PayrailError } from '../../domain/errors.ts'
 import {
   type DeadLetterTopicOptions,
   isConsumerDeadLetterId,
-  listConsumerDeadLetters,
   replayConsumerDeadLetters,
 } from '../../outbox/consumer-dead-letters.ts'
-import { listDead, outboxStatus, replayDead } from '../../outbox/status.ts'
+import { replayDead } from '../../outbox/status.ts'
 import type { BreakerState } from '../../runtime/breaker.ts'
 import { guardAndAudit } from '../admin-audit.ts'
 import { CreateMerchantBody, ProblemSchema } from '../schemas.ts'
@@ -24,7 +23,7 @@ export interface AdminRoutesOptions {
   deadLetters?: DeadLetterTopicOptions | undefined
 }
 
-/** Operations endpoints, behind ADMIN_TOKEN, every request audited (admin-audit.ts). */
+/** Operations endpoints that act, behind ADMIN_TOKEN, every request audited (admin-audit.ts); the views the dashboard reads are in operations.ts. */
 export async function adminRoutes(parent: FastifyInstance, options: AdminRoutesOptions): Promise<void> {
   const app = parent.withTypeProvider<TypeBoxTypeProvider>()
   guardAndAudit(app, options)
@@ -65,25 +64,6 @@ export async function adminRoutes(parent: FastifyInstance, options: AdminRoutesO
     },
   )
 
-  app.get('/api/admin/outbox', { schema: { summary: 'Outbox backlog, dead count and relays' } }, async () =>
-    outboxStatus(options.db),
-  )
-  app.get(
-    '/api/admin/dlq',
-    {
-      schema: {
-        summary:
-          "Dead events: the relay's (items, by event id) and the workers' from payment.dlq (consumer, by <partition>:<offset>, with their headers)",
-      },
-    },
-    async () => {
-      const topic = options.deadLetters
-      return {
-        items: await listDead(options.db),
-        consumer: topic === undefined ? [] : await listConsumerDeadLetters(options.db, topic),
-      }
-    },
-  )
   app.post(
     '/api/admin/keys/:prefix/revoke',
     {

@@ -1,5 +1,6 @@
 import type { Command } from 'commander'
 import { checkLedger, ledgerIsClean } from '../../ledger/check.ts'
+import { recordLedgerCheck } from '../../ledger/check-store.ts'
 import { countOption, say, withDatabase } from '../context.ts'
 
 export function registerLedger(program: Command): void {
@@ -12,7 +13,12 @@ export function registerLedger(program: Command): void {
     .option('--limit <n>', 'offenders to list', '50')
     .action(async (options: { limit: string }) => {
       const limit = countOption('--limit', options.limit)
-      const report = await withDatabase((db) => checkLedger(db))
+      // Stored, so the dashboard's ledger page shows the last result (GET /api/admin/ledger).
+      const report = await withDatabase(async (db) => {
+        const checked = await checkLedger(db)
+        await recordLedgerCheck(db, checked, 'cli')
+        return checked
+      })
       for (const [currency, balances] of report.trialBalance) {
         const accounts = [...balances].map(([account, balance]) => `${account} ${balance}`).join(', ')
         say(`trial balance ${currency}: ${accounts}`)

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import type { Command } from 'commander'
 import { issueApiKey } from '../../db/merchants.ts'
@@ -15,8 +15,14 @@ import {
   presetOf,
   seededRandom,
 } from '../../load/options.ts'
-import { buildReport, type LoadReport, progressLine, summaryTable } from '../../load/report.ts'
-import { type LoadRunOptions, runLoadTest } from '../../load/run.ts'
+import {
+  buildReport,
+  type LoadReport,
+  progressLine,
+  progressSummary,
+  summaryTable,
+} from '../../load/report.ts'
+import { type LoadRunOptions, type Progress, runLoadTest } from '../../load/run.ts'
 import { SCENARIOS, type ScenarioName } from '../../load/scenarios.ts'
 import { ArrivalSchedule, type Stage } from '../../load/schedule.ts'
 import { evaluateThresholds, parseThreshold } from '../../load/thresholds.ts'
@@ -42,9 +48,16 @@ interface LoadFlags {
   out?: string
   seed?: string
   progress?: boolean
+  progressFile?: string
 }
 
 const collect = (value: string, previous: string[]) => [...previous, value]
+
+/** Replaces the file whole (written beside it, then renamed), so a reader never sees half of it. */
+function writeProgressFile(path: string, progress: Progress): void {
+  writeFileSync(`${path}.tmp`, JSON.stringify(progressSummary(progress)))
+  renameSync(`${path}.tmp`, path)
+}
 
 /** API keys from a file, one a line (blank lines and `#` comments skipped). */
 function keysFromFile(path: string): string[] {
@@ -180,6 +193,10 @@ export function registerLoad(program: Command): void {
     )
     .option('--seed <n>', 'seed of the amounts and draws (default: from the clock, printed)')
     .option('--no-progress', 'no live progress line')
+    .option(
+      '--progress-file <path>',
+      'write the progress as JSON to this file once a second (replaced whole each time; the operations plane reads it)',
+    )
     .action(async (scenarioText: string, flags: LoadFlags) => {
       if (!(SCENARIOS as readonly string[]).includes(scenarioText))
         throw new PayrailError(
@@ -235,7 +252,10 @@ export function registerLoad(program: Command): void {
           random: seededRandom(seed),
           tag,
           signal: controller.signal,
-          ...(live ? { onProgress: (p) => process.stderr.write(`\r\x1b[2K${progressLine(p)}`) } : {}),
+          onProgress: (p) => {
+            if (live) process.stderr.write(`\r\x1b[2K${progressLine(p)}`)
+            if (flags.progressFile !== undefined) writeProgressFile(flags.progressFile, p)
+          },
         })
       } finally {
         process.removeListener('SIGINT', stop)

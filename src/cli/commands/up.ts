@@ -112,6 +112,9 @@ export function registerUp(program: Command): void {
           ...process.env,
           ...(cfg.KAFKA_BROKERS === '' ? {} : { KAFKA_BROKERS: cfg.KAFKA_BROKERS }),
           GATEWAY_UPSTREAM_API: upstream,
+          // The operations endpoints read the roles started here (each api process of --scale),
+          // unless told to read others.
+          OPS_TARGETS: process.env.OPS_TARGETS ?? roles.map((role) => `${role.role}=${role.url}`).join(','),
         }
         for (const role of roles) {
           const port = 'port' in role ? { API_PORT: String(role.port) } : {}
