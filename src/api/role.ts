@@ -18,6 +18,7 @@ import type { CommitHandOff } from '../outbox/hand-off.ts'
 import { startRelay } from '../outbox/role.ts'
 import type { BreakerState } from '../runtime/breaker.ts'
 import type { RunningRole } from '../runtime/role.ts'
+import { SecretBox } from '../webhooks/secrets.ts'
 import { Admission } from './admission.ts'
 import { AuthorizeRecovery } from './authorize-recovery.ts'
 import { createApiMetrics } from './metrics.ts'
@@ -101,6 +102,9 @@ export async function startApiRole(
     abandonedWatchMs: config.AUTH_ABANDONED_WATCH,
   })
   const operations = operationsOf(config, () => acquirer.breakerStates())
+  const webhookBox = new SecretBox(config.WEBHOOK_SECRET_KEY)
+  if (!webhookBox.sealing)
+    logger.warn('WEBHOOK_SECRET_KEY is not set: webhook signing secrets are stored unsealed (local use only)')
   const app = await buildApiServer({
     logger,
     registry,
@@ -116,6 +120,11 @@ export async function startApiRole(
     bodyLimit: config.API_BODY_LIMIT_BYTES,
     maxAmount: config.PAYMENT_MAX_AMOUNT,
     admission,
+    webhooks: {
+      box: webhookBox,
+      policy: { allowHttp: config.WEBHOOK_ALLOW_HTTP, allowPrivate: config.WEBHOOK_ALLOW_PRIVATE },
+      secretGraceMs: config.WEBHOOK_SECRET_GRACE,
+    },
   })
 
   const retention = new RetentionSweeper({

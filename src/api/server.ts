@@ -17,6 +17,7 @@ import type { PaymentService } from './payment-service.ts'
 import { adminRoutes } from './routes/admin.ts'
 import { type OperationsRoutesOptions, operationsRoutes } from './routes/operations.ts'
 import { paymentRoutes } from './routes/payments.ts'
+import { type WebhookRoutesOptions, webhookRoutes } from './routes/webhooks.ts'
 
 export interface ApiServerOptions {
   logger: Logger
@@ -38,6 +39,8 @@ export interface ApiServerOptions {
   maxAmount: number
   /** Load shedding; every request is admitted without one. */
   admission?: Admission
+  /** Merchant webhook endpoints and their log; without it those routes are absent. */
+  webhooks?: Omit<WebhookRoutesOptions, 'db' | 'auth'>
 }
 
 /** The payment API as a Fastify app, not yet listening (tests drive it with `inject` or a real port). */
@@ -85,6 +88,8 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
     auth,
     maxAmount: options.maxAmount,
   })
+  if (options.webhooks !== undefined)
+    await app.register(webhookRoutes, { ...options.webhooks, db: options.db, auth })
   await app.register(adminRoutes, {
     adminToken: options.adminToken,
     db: options.db,

@@ -445,6 +445,33 @@ export const variables = {
   /** Longest wait between two tries during an outage: how late a record notices that it ended. */
   WORKER_OUTAGE_MAX_DELAY_MS: positiveInt(30_000),
 
+  /** Health and metrics of `payrail notifier` (merchant webhooks). */
+  NOTIFIER_METRICS_PORT: port(9466),
+  /** Webhook deliveries in flight at once in one notifier. */
+  WEBHOOK_CONCURRENCY: integer(1, 10_000, 64),
+  /** How often the notifier looks for due deliveries when none woke it. */
+  WEBHOOK_POLL_INTERVAL_MS: positiveInt(250),
+  /** An attempt with no complete answer within this is a failure (connect, headers and body). */
+  WEBHOOK_TIMEOUT_MS: positiveInt(10_000),
+  /** First wait after a failed attempt (doubles per attempt, with jitter in [0.5, 1)). */
+  WEBHOOK_RETRY_DELAY_MS: positiveInt(30_000),
+  /** Longest wait between two attempts. */
+  WEBHOOK_RETRY_MAX_DELAY_MS: positiveInt(6 * 3_600_000),
+  /** How long a delivery is retried after its first attempt before it is marked FAILED. */
+  WEBHOOK_RETRY_FOR: duration('3d'),
+  /** An endpoint whose every attempt failed for this long is disabled, with the reason. */
+  WEBHOOK_DISABLE_AFTER: duration('5d'),
+  /** How long delivered and failed webhook deliveries stay in the delivery log. */
+  WEBHOOK_LOG_RETENTION: duration('30d'),
+  /** How long the previous signing secret keeps signing after a roll. */
+  WEBHOOK_SECRET_GRACE: duration('24h'),
+  /** Send to loopback, private, link-local and metadata addresses (local use and tests only). */
+  WEBHOOK_ALLOW_PRIVATE: flag(false),
+  /** Accept `http:` endpoint URLs (local use and tests only); otherwise https only. */
+  WEBHOOK_ALLOW_HTTP: flag(false),
+  /** Seals the signing secrets in the database (AES-256-GCM); unset, they are stored plainly (see README). */
+  WEBHOOK_SECRET_KEY: optional(secret(32)),
+
   ACQUIRER_PORT: port(8090),
   /** Bearer token for the simulator's `/admin/mode`; unset, its admin switches answer 401. */
   ACQUIRER_ADMIN_TOKEN: optional(secret(32)),

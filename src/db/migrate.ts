@@ -12,6 +12,7 @@ import * as attemptChecks from './migrations/005-authorization-attempt-checks.ts
 import * as retentionIndexes from './migrations/006-retention-indexes.ts'
 import * as adminAudit from './migrations/007-admin-audit.ts'
 import * as ledgerChecks from './migrations/008-ledger-checks.ts'
+import * as webhooks from './migrations/009-webhooks.ts'
 import type { Database } from './schema.ts'
 
 interface VersionedMigration {
@@ -29,6 +30,7 @@ const migrations: Record<string, VersionedMigration> = {
   '006-retention-indexes': retentionIndexes,
   '007-admin-audit': adminAudit,
   '008-ledger-checks': ledgerChecks,
+  '009-webhooks': webhooks,
 }
 
 class StaticProvider implements MigrationProvider {

@@ -21,6 +21,9 @@ export interface Database {
   relay_instances: RelayInstanceTable
   admin_audit: AdminAuditTable
   ledger_checks: LedgerCheckTable
+  webhook_endpoints: WebhookEndpointTable
+  webhook_deliveries: WebhookDeliveryTable
+  webhook_attempts: WebhookAttemptTable
 }
 
 export interface MerchantTable {
@@ -186,4 +189,61 @@ export interface LedgerCheckTable {
   source: string
   clean: number
   report: string
+}
+
+/** A merchant's webhook endpoint (migration 009). */
+export interface WebhookEndpointTable {
+  id: string
+  merchant_id: string
+  url: string
+  /** Comma-separated webhook event types (`payment.captured,…`). */
+  event_types: string
+  /** 1 or 0. */
+  enabled: number
+  /** The signing secret, sealed (webhooks/secrets.ts). */
+  secret: string
+  /** The secret before the last roll, also signed with until `previous_secret_until`. */
+  previous_secret: string | null
+  previous_secret_until: number | null
+  disabled_reason: string | null
+  /** The first failed attempt since the last success; the endpoint is disabled when it is days old. */
+  failing_since: number | null
+  created_at: number
+  updated_at: number
+}
+
+/** One event to one endpoint: PENDING until DELIVERED, or FAILED after the schedule ran out. */
+export interface WebhookDeliveryTable {
+  id: string
+  endpoint_id: string
+  merchant_id: string
+  event_id: string
+  event_type: string
+  payment_id: string
+  sequence: number
+  /** The exact bytes sent on every attempt. */
+  body: string
+  state: string
+  attempts: number
+  next_attempt_at: number
+  /** A sender holds the row until then while it sends; 0 when nobody does. */
+  lease_until: number
+  /** Retries run until WEBHOOK_RETRY_FOR after this: the first attempt, or the last manual redelivery. */
+  retry_from: number
+  last_status: number | null
+  last_error: string | null
+  last_latency_ms: number | null
+  created_at: number
+  updated_at: number
+  delivered_at: number | null
+}
+
+/** One attempt of a delivery: the delivery log. */
+export interface WebhookAttemptTable {
+  delivery_id: string
+  attempt: number
+  at: number
+  status: number | null
+  error: string | null
+  latency_ms: number
 }

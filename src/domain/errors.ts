@@ -113,6 +113,9 @@ export const errorCatalog = {
   MIGRATION_FAILED: { status: 500, retryable: false, title: 'A database migration failed' },
   INTERNAL: { status: 500, retryable: false, title: 'Internal error' },
 
+  // Webhooks: an endpoint URL payrail will not send to (scheme, or an address that is not public)
+  WEBHOOK_URL_REFUSED: { status: 422, retryable: false, title: 'The webhook URL is not allowed' },
+
   // Gateway. 503: the request never reached an upstream, so it can be sent again as is; 504 and
   // 502: it was sent and may have been processed, so only an idempotent retry is safe.
   UPSTREAM_UNAVAILABLE: {

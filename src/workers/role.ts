@@ -1,3 +1,4 @@
+import type { Kysely } from 'kysely'
 import { AcquirerClient } from '../acquirer/client.ts'
 import { createAcquirerBreakerGauge, createAcquirerCallHistogram } from '../acquirer/metrics.ts'
 import type { Config } from '../config/load.ts'
@@ -7,6 +8,7 @@ import { createPoolMetrics } from '../db/pool-metrics.ts'
 import { RetentionSweeper } from '../db/retention.ts'
 import { processedEventsRetention } from '../db/retention-tasks.ts'
 import { openRoleDatabase } from '../db/role-database.ts'
+import type { Database } from '../db/schema.ts'
 import { hasErrorCode, PayrailError } from '../domain/errors.ts'
 import type { AdminClientOptions } from '../kafka/connection.ts'
 import { bootstrapBrokers, probeCluster } from '../kafka/connection.ts'
@@ -18,7 +20,7 @@ import {
   WORKER_HANDLERS,
   type WorkerHandler,
 } from '../kafka/topics.ts'
-import { startOperationalServer } from '../observability/health.ts'
+import { type ReadinessCheck, startOperationalServer } from '../observability/health.ts'
 import type { Logger } from '../observability/logger.ts'
 import { createMetricsRegistry } from '../observability/metrics.ts'
 import { shutdownInOrder } from '../observability/shutdown.ts'
@@ -81,6 +83,34 @@ async function refuseLongerRetention(
         .map((topic) => `${topic} keeps ${retentions.get(topic)} ms`)
         .join(', ')}; raise PROCESSED_EVENTS_RETENTION or lower the topics' retention.ms`,
     )
+}
+
+/**
+ * The readiness of a role that consumes Kafka (the worker, the notifier): its database answers,
+ * the cluster answers, and every consumer has joined its group (`/readyz` stays 503 until then;
+ * joining can take a while on a new cluster, and a supervisor must not take that for a hang).
+ */
+export function consumerRoleChecks(
+  db: Kysely<Database>,
+  brokers: string[],
+  clientId: string,
+  consumers: { name: string; consumer: Pick<KeyedConsumer, 'status'> }[],
+): ReadinessCheck[] {
+  return [
+    { name: 'database', check: () => pingDatabase(db) },
+    {
+      name: 'kafka',
+      check: () => probeCluster({ brokers, clientId: `${clientId}-probe`, timeoutMs: 1500 }).then(() => {}),
+    },
+    {
+      name: 'consumers',
+      check: async () => {
+        const waiting = consumers.filter(({ consumer }) => consumer.status().state !== 'running')
+        if (waiting.length > 0)
+          throw new Error(`not consuming yet: ${waiting.map(({ name }) => name).join(', ')}`)
+      },
+    },
+  ]
 }
 
 /**
@@ -170,23 +200,12 @@ export async function startWorkerRole(
     port: config.WORKER_METRICS_PORT,
     logger,
     registry,
-    checks: [
-      { name: 'database', check: () => pingDatabase(database.db) },
-      {
-        name: 'kafka',
-        check: () =>
-          probeCluster({ brokers, clientId: `${config.KAFKA_CLIENT_ID}-probe`, timeoutMs: 1500 }).then(
-            () => {},
-          ),
-      },
-      {
-        name: 'consumers',
-        check: async () => {
-          const waiting = handlers.filter((_, i) => consumers[i]?.status().state !== 'running')
-          if (waiting.length > 0) throw new Error(`not consuming yet: ${waiting.join(', ')}`)
-        },
-      },
-    ],
+    checks: consumerRoleChecks(
+      database.db,
+      brokers,
+      config.KAFKA_CLIENT_ID,
+      handlers.map((name, i) => ({ name, consumer: consumers[i] as KeyedConsumer })),
+    ),
   })
   try {
     await Promise.all(consumers.map((consumer) => consumer.start()))

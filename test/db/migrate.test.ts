@@ -7,6 +7,9 @@ import { dialects, throwawayDatabase } from '../helpers/databases.ts'
 
 const tables = [
   'admin_audit',
+  'webhook_attempts',
+  'webhook_deliveries',
+  'webhook_endpoints',
   'api_keys',
   'ledger_checks',
   'authorization_attempts',
@@ -37,6 +40,7 @@ for (const dialect of dialects) {
       '006-retention-indexes',
       '007-admin-audit',
       '008-ledger-checks',
+      '009-webhooks',
     ])
     const second = await migrateToLatest(handle.db, handle.dialect)
     assert.deepEqual(second.applied, [])
@@ -49,6 +53,7 @@ for (const dialect of dialects) {
       '006-retention-indexes',
       '007-admin-audit',
       '008-ledger-checks',
+      '009-webhooks',
     ])
 
     const present = (await handle.db.introspection.getTables()).map((table) => table.name).sort()
@@ -158,6 +163,7 @@ for (const dialect of dialects) {
         '006-retention-indexes',
         '007-admin-audit',
         '008-ledger-checks',
+        '009-webhooks',
       ],
     )
   })

@@ -64,6 +64,7 @@ test('payrail up --scale api=2 runs two api processes on consecutive ports and t
       RELAY_METRICS_PORT: String(relayPort),
       GATEWAY_PORT: String(gatewayPort),
       WORKER_METRICS_PORT: String(workerPort),
+      NOTIFIER_METRICS_PORT: String(await freePort()),
     },
     ['--scale', 'api=2'],
   )

@@ -37,6 +37,7 @@ test('payrail up prepares database and topics, runs the roles, prints a working 
     RELAY_METRICS_PORT: String(relayPort),
     GATEWAY_PORT: String(gatewayPort),
     WORKER_METRICS_PORT: String(workerPort),
+    NOTIFIER_METRICS_PORT: String(await freePort()),
   })
   const { child, exited } = up
   const output = up.output()
@@ -175,6 +176,7 @@ test('payrail up refuses a role port that another process holds, naming it, and 
       RELAY_METRICS_PORT: String(relayPort),
       GATEWAY_PORT: String(takenPort),
       WORKER_METRICS_PORT: String(workerPort),
+      NOTIFIER_METRICS_PORT: String(await freePort()),
     },
   })
   const [code] = await until(

@@ -16,9 +16,11 @@ import type { Database } from '../../src/db/schema.ts'
 import { createLogger } from '../../src/observability/logger.ts'
 import { createMetricsRegistry } from '../../src/observability/metrics.ts'
 import type { OutboxRecord } from '../../src/outbox/writer.ts'
+import { SecretBox } from '../../src/webhooks/secrets.ts'
 import { throwawayDatabase } from './databases.ts'
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdefghij'
+export const WEBHOOK_SECRET_KEY = 'test-webhook-secret-key-0123456789abcdef'
 
 export interface HttpResult {
   status: number
@@ -127,6 +129,12 @@ export async function startApi(
     breakers: () => acquirer.breakerStates(),
     adminToken: ADMIN_TOKEN,
     maxAmount: 100_000_000_000,
+    // As the api role runs them with the safety switches off (https only, public hosts only).
+    webhooks: {
+      box: new SecretBox(WEBHOOK_SECRET_KEY),
+      policy: { allowHttp: false, allowPrivate: false },
+      secretGraceMs: 60_000,
+    },
   })
   await app.listen({ host: '127.0.0.1', port: 0 })
   t.after(async () => {

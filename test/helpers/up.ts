@@ -59,7 +59,9 @@ export async function startUp(
       assert.ok(up.child.exitCode === null, `up exited early:\n${up.output()}`)
       return up.output().includes('Press Ctrl-C to stop.')
     },
-    { timeoutMs: 60_000 },
+    // Six role processes (with the notifier), each started after the previous one answers:
+    // two `payrail up` tests at once on two cores took over 60 s.
+    { timeoutMs: 120_000 },
   )
   return up
 }

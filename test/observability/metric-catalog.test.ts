@@ -11,7 +11,7 @@ import { privateBroker } from '../helpers/kafka.ts'
 import { until } from '../helpers/until.ts'
 import { startUp } from '../helpers/up.ts'
 
-const ROLES = ['gateway', 'api', 'acquirer', 'relay', 'worker'] as const
+const ROLES = ['gateway', 'api', 'acquirer', 'relay', 'worker', 'notifier'] as const
 type Role = (typeof ROLES)[number]
 
 const isDefault = (name: string) => name.startsWith('payrail_nodejs_') || name.startsWith('payrail_process_')
@@ -63,6 +63,7 @@ test('every role exports exactly the metrics docs/metrics.md lists, with their t
     ACQUIRER_SETTLE_FAILURE_RATE: '0',
     RELAY_METRICS_PORT: String(ports.relay),
     WORKER_METRICS_PORT: String(ports.worker),
+    NOTIFIER_METRICS_PORT: String(ports.notifier),
   })
   const key = /demo key +(prk_\S+)/.exec(up.output())?.[1]
   assert.ok(key, up.output())

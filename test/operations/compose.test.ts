@@ -44,6 +44,7 @@ const ROLE_PORT = {
   relay: 'RELAY_METRICS_PORT',
   worker: 'WORKER_METRICS_PORT',
   dashboard: 'DASHBOARD_PORT',
+  notifier: 'NOTIFIER_METRICS_PORT',
 } as const satisfies Record<string, keyof Config>
 /** What each role must be told to reach, and the kind of service that must answer there. */
 const LINKS: Record<string, Partial<Record<keyof Config, string>>> = {
@@ -53,6 +54,7 @@ const LINKS: Record<string, Partial<Record<keyof Config, string>>> = {
   api: { DATABASE_URL: 'mariadb', KAFKA_BROKERS: 'kafka', ACQUIRER_URL: 'acquirer' },
   relay: { DATABASE_URL: 'mariadb', KAFKA_BROKERS: 'kafka' },
   worker: { DATABASE_URL: 'mariadb', KAFKA_BROKERS: 'kafka', ACQUIRER_URL: 'acquirer' },
+  notifier: { DATABASE_URL: 'mariadb', KAFKA_BROKERS: 'kafka' },
   gateway: { GATEWAY_UPSTREAM_API: 'api', REDIS_URL: 'redis' },
 }
 const ONE_SHOTS = new Set(['migrate', 'topics'])

@@ -21,7 +21,7 @@ import { requireTool } from '../helpers/services.ts'
 const FOLDER = prometheusFolder(ROOT)
 const RULES = join(FOLDER, 'rules')
 const TESTS = join(FOLDER, 'tests')
-const ROLES = ['gateway', 'api', 'acquirer', 'relay', 'worker'] as const
+const ROLES = ['gateway', 'api', 'acquirer', 'relay', 'worker', 'notifier'] as const
 
 interface Rule {
   alert?: string
@@ -112,6 +112,7 @@ test('every environment has a target file per role and one for Alertmanager; loc
     acquirer: cfg.ACQUIRER_PORT,
     relay: cfg.RELAY_METRICS_PORT,
     worker: cfg.WORKER_METRICS_PORT,
+    notifier: cfg.NOTIFIER_METRICS_PORT,
   }
   for (const role of ROLES) {
     assert.deepEqual(fileTargets(join(targetsFolder(ROOT, 'local'), `${role}.yml`)), [

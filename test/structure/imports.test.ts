@@ -16,9 +16,13 @@ const LAYERS: readonly (readonly string[])[] = [
   ['ledger', 'acquirer'],
   ['outbox'],
   // operations: what the operations endpoints read (roles' health and metrics, Kafka lag, the
-  // ledger's stored checks, load runs as child processes); served by the api.
-  ['operations'],
+  // ledger's stored checks, load runs as child processes); served by the api. webhooks:
+  // endpoints, deliveries, signing, the SSRF guard and the sender; the api serves its endpoints
+  // and log, the notifier runs its dispatcher.
+  ['operations', 'webhooks'],
   ['api', 'workers', 'gateway', 'dashboard'],
+  // notifier: the webhook role, a keyed consumer of the workers' kind feeding webhooks/.
+  ['notifier'],
   // load: an HTTP client of the roles (scheduler, scenarios, reports); above them so it may share
   // their protocol constants (the simulator's decline cents), below cli which runs it.
   ['load'],

@@ -4,6 +4,7 @@ import { startAcquirerRole } from '../../acquirer/role.ts'
 import { startApiRole } from '../../api/role.ts'
 import { startDashboardRole } from '../../dashboard/role.ts'
 import { startGatewayRole } from '../../gateway/role.ts'
+import { startNotifierRole } from '../../notifier/role.ts'
 import { startRelayRole } from '../../outbox/role.ts'
 import { parseHandlers, startWorkerRole, WORKER_HANDLERS } from '../../workers/role.ts'
 import { ROOT, say } from '../context.ts'
@@ -55,6 +56,12 @@ export function registerRoles(program: Command): void {
         startDashboardRole({ ...config, DASHBOARD_DIR: resolve(ROOT, config.DASHBOARD_DIR) }, logger),
       )
     })
+  program
+    .command('notifier')
+    .description(
+      "send merchants' webhooks: consume the payment topics, record and sign deliveries, retry for days; health and metrics on NOTIFIER_METRICS_PORT (9466)",
+    )
+    .action(() => runRole('notifier', startNotifierRole))
   program
     .command('acquirer')
     .description('run the card-processor simulator on ACQUIRER_PORT (8090)')

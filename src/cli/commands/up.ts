@@ -102,6 +102,11 @@ export function registerUp(program: Command): void {
           what: 'settlement, refund and ledger consumers (health, metrics)',
         },
         {
+          role: 'notifier',
+          url: `http://${host}:${cfg.NOTIFIER_METRICS_PORT}`,
+          what: "merchants' webhooks: signed, retried deliveries (health, metrics)",
+        },
+        {
           role: 'dashboard',
           url: dashboardUrl,
           what: `web console (calls ${dashboardApi}; also served by the gateway at /)`,
