@@ -174,6 +174,12 @@ function mysqlDialect(
     timezone: 'Z',
     supportBigNumbers: true,
     bigNumberStrings: false,
+    // MariaDB's max_prepared_stmt_count (16,382 by default) counts every session's prepared
+    // statements server-wide, and mysql2 keeps up to 16,000 per connection: the relay's batches
+    // (a statement text per batch size) on 20 connections of a few processes could reach it and
+    // fail every new statement. 128 per connection (least recently used closed first) holds the
+    // api's few dozen texts.
+    ...(prepared ? { maxPreparedStatements: 128 } : {}),
   })
   pool.on('connection', (connection) => connection.on('error', onIdleError))
   return new MysqlDialect({ pool: prepared ? preparedStatementPool(pool) : pool })
