@@ -9,7 +9,7 @@ import type { Kysely } from 'kysely'
 import type { Database } from '../db/schema.ts'
 import type { EventType } from '../domain/events.ts'
 import { readTopicToEnd } from '../kafka/read-topic.ts'
-import { TOPICS, topicOf } from '../kafka/topics.ts'
+import { PAYMENT_TOPICS, topicOf } from '../kafka/topics.ts'
 
 export interface CommittedEvent {
   eventId: string
@@ -115,10 +115,6 @@ export function judgeEvents(
     examples,
   }
 }
-
-const PAYMENT_TOPICS = Object.values(TOPICS)
-  .filter((topic) => topic.eventType !== null)
-  .map((topic) => topic.name)
 
 /** Reads every payment topic to its end and judges it against the database's committed events. */
 export async function checkEvents(

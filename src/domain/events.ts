@@ -2,8 +2,12 @@ export const EVENT_TYPES = [
   'PAYMENT_AUTHORIZED',
   'PAYMENT_CAPTURE_REQUESTED',
   'PAYMENT_CAPTURED',
+  /** A declined settlement; data: amount, currency, reason (the decline message). */
+  'PAYMENT_CAPTURE_FAILED',
   'PAYMENT_REFUND_REQUESTED',
   'PAYMENT_REFUNDED',
+  /** A declined refund; data: amount, currency, reason (the decline message). */
+  'PAYMENT_REFUND_FAILED',
 ] as const
 
 export type EventType = (typeof EVENT_TYPES)[number]

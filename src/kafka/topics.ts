@@ -13,19 +13,41 @@ import {
   type TopicReplication,
 } from './replication.ts'
 
-/** The topics of DESIGN.md and their partition counts. */
+/**
+ * The topics of DESIGN.md, their partition counts and the event types each carries. A topic
+ * carries an outcome and its failure (payment.captured: PAYMENT_CAPTURED and
+ * PAYMENT_CAPTURE_FAILED), so that a payment's events stay on one key's partition in order;
+ * DESIGN's six topics are kept.
+ */
 export const TOPICS = {
-  authorized: { name: 'payment.authorized', partitions: 6, eventType: 'PAYMENT_AUTHORIZED' },
+  authorized: { name: 'payment.authorized', partitions: 6, eventTypes: ['PAYMENT_AUTHORIZED'] },
   captureRequested: {
     name: 'payment.capture-requested',
     partitions: 6,
-    eventType: 'PAYMENT_CAPTURE_REQUESTED',
+    eventTypes: ['PAYMENT_CAPTURE_REQUESTED'],
   },
-  captured: { name: 'payment.captured', partitions: 6, eventType: 'PAYMENT_CAPTURED' },
-  refundRequested: { name: 'payment.refund-requested', partitions: 6, eventType: 'PAYMENT_REFUND_REQUESTED' },
-  refunded: { name: 'payment.refunded', partitions: 6, eventType: 'PAYMENT_REFUNDED' },
-  dlq: { name: 'payment.dlq', partitions: 3, eventType: null },
-} as const satisfies Record<string, { name: string; partitions: number; eventType: EventType | null }>
+  captured: {
+    name: 'payment.captured',
+    partitions: 6,
+    eventTypes: ['PAYMENT_CAPTURED', 'PAYMENT_CAPTURE_FAILED'],
+  },
+  refundRequested: {
+    name: 'payment.refund-requested',
+    partitions: 6,
+    eventTypes: ['PAYMENT_REFUND_REQUESTED'],
+  },
+  refunded: {
+    name: 'payment.refunded',
+    partitions: 6,
+    eventTypes: ['PAYMENT_REFUNDED', 'PAYMENT_REFUND_FAILED'],
+  },
+  dlq: { name: 'payment.dlq', partitions: 3, eventTypes: [] },
+} as const satisfies Record<string, { name: string; partitions: number; eventTypes: readonly EventType[] }>
+
+/** The names of the topics that carry payment events (all but payment.dlq). */
+export const PAYMENT_TOPICS: string[] = Object.values(TOPICS)
+  .filter((topic) => topic.eventTypes.length > 0)
+  .map((topic) => topic.name)
 
 /** The workers' handlers (`payrail worker [settlement,refund,ledger]`); each has a consumer group `<KAFKA_CLIENT_ID>-<handler>`. */
 export const WORKER_HANDLERS = ['settlement', 'refund', 'ledger'] as const
@@ -40,9 +62,7 @@ export const TOPICS_OF: Record<WorkerHandler, string[]> = {
 
 /** The topic each event type is published to: derived from TOPICS, the one place that pairs them. */
 export const topicOf = Object.fromEntries(
-  Object.values(TOPICS)
-    .filter((topic) => topic.eventType !== null)
-    .map((topic) => [topic.eventType, topic.name]),
+  Object.values(TOPICS).flatMap((topic) => topic.eventTypes.map((type) => [type, topic.name])),
 ) as Record<EventType, string>
 
 export interface TopicSpec {

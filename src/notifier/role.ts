@@ -5,7 +5,7 @@ import { RetentionSweeper } from '../db/retention.ts'
 import { openRoleDatabase } from '../db/role-database.ts'
 import { bootstrapBrokers } from '../kafka/connection.ts'
 import { replicationPolicyOf } from '../kafka/replication.ts'
-import { ensureTopicsOn, TOPICS } from '../kafka/topics.ts'
+import { ensureTopicsOn, PAYMENT_TOPICS } from '../kafka/topics.ts'
 import { startOperationalServer } from '../observability/health.ts'
 import type { Logger } from '../observability/logger.ts'
 import { createMetricsRegistry } from '../observability/metrics.ts'
@@ -21,9 +21,7 @@ import { consumerRoleChecks, workerIsOutage } from '../workers/role.ts'
 import { NOTIFIER_CONSUMER, notifierHandler } from './handler.ts'
 
 /** Every topic with payment events: merchants may want any of them. */
-export const NOTIFIER_TOPICS = Object.values(TOPICS)
-  .filter((topic) => topic.eventType !== null)
-  .map((topic) => topic.name)
+export const NOTIFIER_TOPICS = PAYMENT_TOPICS
 
 /**
  * `payrail notifier`: consumes the payment topics (its own consumer group), records a webhook

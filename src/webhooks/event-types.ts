@@ -2,16 +2,16 @@ import type { EventType } from '../domain/events.ts'
 
 /**
  * The webhook event type of each domain event (src/domain/events.ts): the names merchants
- * subscribe to. `payment.capture_failed` and `payment.refund_failed` have no domain event yet
- * (a declined settlement or refund changes the payment without an outbox event), so they are
- * not offered until one exists.
+ * subscribe to.
  */
 export const WEBHOOK_EVENT_OF = {
   PAYMENT_AUTHORIZED: 'payment.authorized',
   PAYMENT_CAPTURE_REQUESTED: 'payment.capture_requested',
   PAYMENT_CAPTURED: 'payment.captured',
+  PAYMENT_CAPTURE_FAILED: 'payment.capture_failed',
   PAYMENT_REFUND_REQUESTED: 'payment.refund_requested',
   PAYMENT_REFUNDED: 'payment.refunded',
+  PAYMENT_REFUND_FAILED: 'payment.refund_failed',
 } as const satisfies Record<EventType, string>
 
 export type WebhookEventType = (typeof WEBHOOK_EVENT_OF)[EventType]
@@ -23,8 +23,10 @@ export const STATUS_AFTER: Record<EventType, string> = {
   PAYMENT_AUTHORIZED: 'AUTHORIZED',
   PAYMENT_CAPTURE_REQUESTED: 'CAPTURE_REQUESTED',
   PAYMENT_CAPTURED: 'CAPTURED',
+  PAYMENT_CAPTURE_FAILED: 'CAPTURE_FAILED',
   PAYMENT_REFUND_REQUESTED: 'REFUND_REQUESTED',
   PAYMENT_REFUNDED: 'REFUNDED',
+  PAYMENT_REFUND_FAILED: 'REFUND_FAILED',
 }
 
 export function isWebhookEventType(name: string): name is WebhookEventType {

@@ -11,9 +11,13 @@ export interface LedgerOptions {
   now?: () => number
 }
 
-export type LedgerOutcome = 'posted' | 'duplicate'
+export type LedgerOutcome = 'posted' | 'ignored' | 'duplicate'
 
-/** payment.captured and payment.refunded → one double-entry row each, once per event. */
+/**
+ * payment.captured and payment.refunded → one double-entry row per PAYMENT_CAPTURED /
+ * PAYMENT_REFUNDED, once per event. The failure events on the same topics move no money: they
+ * post nothing but are still marked processed (the inbox row), so a redelivery is a duplicate.
+ */
 export class LedgerHandler {
   readonly #options: LedgerOptions
   readonly #now: () => number
@@ -24,10 +28,20 @@ export class LedgerHandler {
   }
 
   async handle(value: string | undefined): Promise<LedgerOutcome> {
-    const event = parseEnvelope(value, ['PAYMENT_CAPTURED', 'PAYMENT_REFUNDED'])
+    const event = parseEnvelope(value, [
+      'PAYMENT_CAPTURED',
+      'PAYMENT_REFUNDED',
+      'PAYMENT_CAPTURE_FAILED',
+      'PAYMENT_REFUND_FAILED',
+    ])
     const now = this.#now()
+    const { db } = this.#options.database
+    if (event.type === 'PAYMENT_CAPTURE_FAILED' || event.type === 'PAYMENT_REFUND_FAILED') {
+      const marked = await applyOnce(db, LEDGER_CONSUMER, event.eventId, now, async () => undefined)
+      return marked.duplicate ? 'duplicate' : 'ignored'
+    }
     const { debit, credit } = entryFor(event.type as 'PAYMENT_CAPTURED' | 'PAYMENT_REFUNDED')
-    const applied = await applyOnce(this.#options.database.db, LEDGER_CONSUMER, event.eventId, now, (trx) =>
+    const applied = await applyOnce(db, LEDGER_CONSUMER, event.eventId, now, (trx) =>
       trx
         .insertInto('ledger_entries')
         .values({

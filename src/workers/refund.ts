@@ -11,7 +11,7 @@ export const REFUND_CONSUMER = 'refund'
 export interface RefundOptions {
   database: DatabaseHandle
   acquirer: Pick<AcquirerClient, 'refund'>
-  /** After-commit hand-off of the PAYMENT_REFUNDED rows; without one they wait for the relay's poll. */
+  /** After-commit hand-off of the PAYMENT_REFUNDED / PAYMENT_REFUND_FAILED rows; without one they wait for the relay's poll. */
   afterCommit?: CommitHandOff
   now?: () => number
 }
@@ -20,7 +20,8 @@ export type RefundOutcome = 'refunded' | 'partially_refunded' | 'refund_failed' 
 
 /**
  * payment.refund-requested → the acquirer's refund → PARTIAL_REFUNDED or REFUNDED (with its
- * PAYMENT_REFUNDED event) or REFUND_FAILED, in one transaction with the inbox row. The refund
+ * PAYMENT_REFUNDED event) or REFUND_FAILED (with its PAYMENT_REFUND_FAILED event, the decline
+ * message as `reason`), in one transaction with the inbox row. The refund
  * reference is the request event's id: stable across redeliveries, new for every refund of the
  * payment, so a retry never refunds twice and a second refund is not mistaken for the first.
  */
@@ -62,16 +63,24 @@ export class RefundHandler {
           `payment ${event.paymentId} left REFUND_REQUESTED meanwhile`,
         )
       if (!result.refunded) {
+        const reason = result.failureReason ?? 'refund declined'
         await trx
           .updateTable('payments')
-          .set({
-            status: 'REFUND_FAILED',
-            message: result.failureReason ?? 'refund declined',
-            updated_at: now,
-          })
+          .set({ status: 'REFUND_FAILED', message: reason, updated_at: now })
           .where('id', '=', event.paymentId)
           .execute()
-        return { outcome: 'refund_failed' as const, records: [] as OutboxRecord[] }
+        const failed = await appendEvent(
+          trx,
+          this.#options.database.dialect,
+          {
+            type: 'PAYMENT_REFUND_FAILED',
+            paymentId: event.paymentId,
+            merchantId: payment.merchant_id,
+            data: { amount: event.data.amount, currency: event.data.currency, reason },
+          },
+          now,
+        )
+        return { outcome: 'refund_failed' as const, records: [failed] }
       }
       const refunded = Number(current.refunded_amount) + event.data.amount
       const status = refunded >= Number(current.captured_amount) ? 'REFUNDED' : 'PARTIAL_REFUNDED'

@@ -11,7 +11,7 @@ export const SETTLEMENT_CONSUMER = 'settlement'
 export interface SettlementOptions {
   database: DatabaseHandle
   acquirer: Pick<AcquirerClient, 'settle'>
-  /** After-commit hand-off of the PAYMENT_CAPTURED rows; without one they wait for the relay's poll. */
+  /** After-commit hand-off of the PAYMENT_CAPTURED / PAYMENT_CAPTURE_FAILED rows; without one they wait for the relay's poll. */
   afterCommit?: CommitHandOff
   now?: () => number
 }
@@ -20,7 +20,8 @@ export type SettlementOutcome = 'captured' | 'capture_failed' | 'duplicate'
 
 /**
  * payment.capture-requested → the acquirer's settle → CAPTURED (with its PAYMENT_CAPTURED event)
- * or CAPTURE_FAILED, in one transaction with the inbox row. The settle reference is the payment
+ * or CAPTURE_FAILED (with its PAYMENT_CAPTURE_FAILED event, the decline message as `reason`), in
+ * one transaction with the inbox row. The settle reference is the payment
  * id: the acquirer answers a repeat with its first result, so a redelivery or a retry after a
  * lost answer never settles twice. A decline is an outcome, not a failure; an unreachable
  * acquirer throws, and the record waits.
@@ -51,17 +52,14 @@ export class SettlementHandler {
       currency: event.data.currency,
     })
     const now = this.#now()
+    const reason = result.settled ? null : (result.failureReason ?? 'settlement declined')
     const applied = await applyOnce(db, SETTLEMENT_CONSUMER, event.eventId, now, async (trx) => {
       const updated = await trx
         .updateTable('payments')
         .set(
-          result.settled
+          reason === null
             ? { status: 'CAPTURED', captured_amount: event.data.amount, message: null, updated_at: now }
-            : {
-                status: 'CAPTURE_FAILED',
-                message: result.failureReason ?? 'settlement declined',
-                updated_at: now,
-              },
+            : { status: 'CAPTURE_FAILED', message: reason, updated_at: now },
         )
         .where('id', '=', event.paymentId)
         .where('status', '=', 'CAPTURE_REQUESTED')
@@ -71,16 +69,23 @@ export class SettlementHandler {
           'EVENT_NOT_APPLICABLE',
           `payment ${event.paymentId} left CAPTURE_REQUESTED meanwhile`,
         )
-      if (!result.settled) return []
+      const money = { amount: event.data.amount, currency: event.data.currency }
       const record: OutboxRecord = await appendEvent(
         trx,
         this.#options.database.dialect,
-        {
-          type: 'PAYMENT_CAPTURED',
-          paymentId: event.paymentId,
-          merchantId: payment.merchant_id,
-          data: { amount: event.data.amount, currency: event.data.currency },
-        },
+        reason === null
+          ? {
+              type: 'PAYMENT_CAPTURED',
+              paymentId: event.paymentId,
+              merchantId: payment.merchant_id,
+              data: money,
+            }
+          : {
+              type: 'PAYMENT_CAPTURE_FAILED',
+              paymentId: event.paymentId,
+              merchantId: payment.merchant_id,
+              data: { ...money, reason },
+            },
         now,
       )
       return [record]

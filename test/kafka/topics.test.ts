@@ -3,7 +3,14 @@ import { randomBytes } from 'node:crypto'
 import { test } from 'node:test'
 import { EVENT_TYPES } from '../../src/domain/events.ts'
 import { createAdmin } from '../../src/kafka/connection.ts'
-import { ensureTopics, payrailTopics, TOPICS, topicOf, topicRetentionsOn } from '../../src/kafka/topics.ts'
+import {
+  ensureTopics,
+  PAYMENT_TOPICS,
+  payrailTopics,
+  TOPICS,
+  topicOf,
+  topicRetentionsOn,
+} from '../../src/kafka/topics.ts'
 import { requireService } from '../helpers/services.ts'
 
 test('the topics and partition counts of DESIGN.md', () => {
@@ -18,13 +25,21 @@ test('the topics and partition counts of DESIGN.md', () => {
       ['payment.dlq', 3],
     ],
   )
-  assert.equal(TOPICS.captured.eventType, 'PAYMENT_CAPTURED')
+  assert.deepEqual(TOPICS.captured.eventTypes, ['PAYMENT_CAPTURED', 'PAYMENT_CAPTURE_FAILED'])
+  assert.deepEqual(TOPICS.dlq.eventTypes, [])
+  assert.deepEqual(
+    PAYMENT_TOPICS,
+    payrailTopics.map((topic) => topic.name).filter((name) => name !== 'payment.dlq'),
+  )
 })
 
-test('every event type has exactly one topic, taken from TOPICS', () => {
+test('every event type has exactly one topic, taken from TOPICS; a failure rides its outcome topic', () => {
   assert.deepEqual(Object.keys(topicOf).sort(), [...EVENT_TYPES].sort())
   assert.equal(topicOf.PAYMENT_REFUND_REQUESTED, 'payment.refund-requested')
-  assert.equal(new Set(Object.values(topicOf)).size, EVENT_TYPES.length)
+  assert.equal(topicOf.PAYMENT_CAPTURE_FAILED, 'payment.captured')
+  assert.equal(topicOf.PAYMENT_REFUND_FAILED, 'payment.refunded')
+  const listed = Object.values(TOPICS).flatMap((topic) => [...topic.eventTypes])
+  assert.equal(listed.length, EVENT_TYPES.length, 'no event type is listed on two topics')
 })
 
 test('ensure creates missing topics, grows small ones, never lowers large ones, and is idempotent', async (t) => {
