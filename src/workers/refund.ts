@@ -2,7 +2,7 @@ import type { AcquirerClient } from '../acquirer/client.ts'
 import type { DatabaseHandle } from '../db/database.ts'
 import { PayrailError } from '../domain/errors.ts'
 import type { CommitHandOff } from '../outbox/hand-off.ts'
-import { appendEvent, type OutboxRecord } from '../outbox/writer.ts'
+import { appendEvent } from '../outbox/writer.ts'
 import { parseEnvelope } from './envelope.ts'
 import { alreadyApplied, applyOnce, paymentInState } from './inbox.ts'
 

@@ -50,6 +50,59 @@ async function events(db: Kysely<Database>, id: string) {
   return rows.map((row) => ({ type: row.event_type, payload: row.payload }))
 }
 
+/** Asserts the payment has exactly one `type` event, the last, at `sequence`, carrying `data`. */
+async function failureEvent(
+  db: Kysely<Database>,
+  paymentId: string,
+  type: EventType,
+  sequence: number,
+  data: Record<string, unknown>,
+): Promise<void> {
+  const all = await events(db, paymentId)
+  assert.deepEqual(
+    all.filter((event) => event.type === type).length,
+    1,
+    `exactly one ${type}: ${all.map((e) => e.type)}`,
+  )
+  const last = JSON.parse(all.at(-1)?.payload ?? '{}')
+  assert.equal(last.type, type)
+  assert.equal(last.sequence, sequence)
+  assert.deepEqual(last.data, data)
+  assert.equal(typeof data.reason, 'string')
+  const timeline = await db
+    .selectFrom('payment_events')
+    .select(['event_type', 'sequence'])
+    .where('payment_id', '=', paymentId)
+    .where('event_type', '=', type)
+    .execute()
+  assert.deepEqual(
+    timeline.map((row) => Number(row.sequence)),
+    [sequence],
+    'the timeline has it too',
+  )
+}
+
+/** The ledger marks the payment's failure event processed once, posts nothing, and never dead-letters it. */
+async function ignoredByLedger(
+  db: Kysely<Database>,
+  ledger: LedgerHandler,
+  paymentId: string,
+): Promise<void> {
+  const failed = (await events(db, paymentId)).at(-1)
+  assert.equal(await ledger.handle(failed?.payload), 'ignored')
+  assert.equal(await ledger.handle(failed?.payload), 'duplicate')
+  const eventId = JSON.parse(failed?.payload ?? '{}').eventId
+  const processed = await db
+    .selectFrom('processed_events')
+    .select('event_id')
+    .where('consumer', '=', 'ledger')
+    .where('event_id', '=', eventId)
+    .execute()
+  assert.equal(processed.length, 1, 'processed once')
+  const posted = await db.selectFrom('ledger_entries').select('id').where('event_id', '=', eventId).execute()
+  assert.equal(posted.length, 0, 'nothing posted for it')
+}
+
 for (const dialect of dialects) {
   test(`${dialect}: settle, refund and ledger apply each event once, balance the ledger, and refuse what cannot apply`, async (t) => {
     const database = await throwawayDatabase(t, dialect)
@@ -115,7 +168,8 @@ for (const dialect of dialects) {
     assert.deepEqual(report.offenders, [])
     assert.equal(report.entries, 3)
 
-    // A decline is an outcome: CAPTURE_FAILED, no event, nothing posted.
+    // A decline is an outcome: CAPTURE_FAILED with exactly one PAYMENT_CAPTURE_FAILED (the next
+    // sequence, the decline message as reason), which the ledger marks processed and posts nothing for.
     const declined = randomUUID()
     await db
       .insertInto('payments')
@@ -133,11 +187,52 @@ for (const dialect of dialects) {
       },
     )
     assert.equal(await settlement.handle(declinedCapture), 'capture_failed')
-    assert.equal((await payment(db, declined)).status, 'CAPTURE_FAILED')
-    assert.deepEqual(
-      (await events(db, declined)).map((e) => e.type),
-      ['PAYMENT_CAPTURE_REQUESTED'],
+    assert.equal(await settlement.handle(declinedCapture), 'duplicate', 'a redelivery writes no second event')
+    const captureFailed = await payment(db, declined)
+    assert.equal(captureFailed.status, 'CAPTURE_FAILED')
+    await failureEvent(db, declined, 'PAYMENT_CAPTURE_FAILED', 2, {
+      amount: 1052,
+      currency: 'KRW',
+      reason: captureFailed.message,
+    })
+    await ignoredByLedger(db, ledger, declined)
+    assert.equal((await checkLedger(db)).entries, 3, 'a failed capture posts nothing')
+
+    // The same for a declined refund: REFUND_FAILED with one PAYMENT_REFUND_FAILED.
+    const refundDeclined = randomUUID()
+    await db
+      .insertInto('payments')
+      .values(authorizedPayment(refundDeclined, 'm', 1000, Date.now()))
+      .execute()
+    const toRefund = await request(
+      db,
+      dialect,
+      refundDeclined,
+      'CAPTURE_REQUESTED',
+      'PAYMENT_CAPTURE_REQUESTED',
+      { amount: 1000, currency: 'KRW' },
     )
+    assert.equal(await settlement.handle(toRefund), 'captured')
+    const declinedRefund = await request(
+      db,
+      dialect,
+      refundDeclined,
+      'REFUND_REQUESTED',
+      'PAYMENT_REFUND_REQUESTED',
+      { amount: 153, currency: 'KRW', reason: 'declined by the acquirer' },
+    )
+    assert.equal(await refund.handle(declinedRefund), 'refund_failed')
+    assert.equal(await refund.handle(declinedRefund), 'duplicate')
+    const refundFailed = await payment(db, refundDeclined)
+    assert.equal(refundFailed.status, 'REFUND_FAILED')
+    assert.equal(refundFailed.refunded_amount, 0)
+    await failureEvent(db, refundDeclined, 'PAYMENT_REFUND_FAILED', 4, {
+      amount: 153,
+      currency: 'KRW',
+      reason: refundFailed.message,
+    })
+    await ignoredByLedger(db, ledger, refundDeclined)
+    assert.equal((await checkLedger(db)).entries, 3, 'a failed refund posts nothing')
 
     // What can never apply is refused with a non-retryable code, and changes nothing.
     await assert.rejects(settlement.handle('not json'), { code: 'EVENT_INVALID' })
