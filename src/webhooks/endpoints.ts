@@ -4,7 +4,7 @@ import type { Database, WebhookEndpointTable } from '../db/schema.ts'
 import { PayrailError } from '../domain/errors.ts'
 import { newId } from '../domain/ids.ts'
 import { checkAddress } from './address-guard.ts'
-import { isWebhookEventType, type WebhookEventType } from './event-types.ts'
+import { isWebhookEventType, WEBHOOK_EVENT_TYPES, type WebhookEventType } from './event-types.ts'
 import type { SecretBox } from './secrets.ts'
 import { newSigningSecret } from './signing.ts'
 
@@ -62,7 +62,7 @@ export function checkEventTypes(types: readonly string[]): WebhookEventType[] {
   if (unknown.length > 0 || types.length === 0)
     throw new PayrailError(
       'VALIDATION_FAILED',
-      `eventTypes must name one or more of payment.authorized, payment.capture_requested, payment.captured, payment.refund_requested, payment.refunded${unknown.length > 0 ? ` (unknown: ${unknown.join(', ')})` : ''}`,
+      `eventTypes must name one or more of ${WEBHOOK_EVENT_TYPES.join(', ')}${unknown.length > 0 ? ` (unknown: ${unknown.join(', ')})` : ''}`,
     )
   return [...new Set(types as WebhookEventType[])]
 }

@@ -16,13 +16,25 @@ export function usePayment(paymentId: string | undefined, intervalMs: number): P
   )
 }
 
-/** The steps of a payment that is captured and refunded, each with the event that marks it. */
-const STEPS: { status: string; event: string }[] = [
+/**
+ * The steps of a payment that is captured and refunded, each with the event that marks it, and
+ * for settlement and refund the event of their decline: a declined step shows as failed (with
+ * the failure's status and time) until a later success replaces it (a refund may be asked again).
+ */
+const STEPS: { status: string; event: string; failure?: { status: string; event: string } }[] = [
   { status: 'AUTHORIZED', event: 'PAYMENT_AUTHORIZED' },
   { status: 'CAPTURE_REQUESTED', event: 'PAYMENT_CAPTURE_REQUESTED' },
-  { status: 'CAPTURED', event: 'PAYMENT_CAPTURED' },
+  {
+    status: 'CAPTURED',
+    event: 'PAYMENT_CAPTURED',
+    failure: { status: 'CAPTURE_FAILED', event: 'PAYMENT_CAPTURE_FAILED' },
+  },
   { status: 'REFUND_REQUESTED', event: 'PAYMENT_REFUND_REQUESTED' },
-  { status: 'REFUNDED', event: 'PAYMENT_REFUNDED' },
+  {
+    status: 'REFUNDED',
+    event: 'PAYMENT_REFUNDED',
+    failure: { status: 'REFUND_FAILED', event: 'PAYMENT_REFUND_FAILED' },
+  },
 ]
 
 /** The Kafka topic each event type is published to (DESIGN.md). */
@@ -30,8 +42,10 @@ const TOPICS: Record<string, string> = {
   PAYMENT_AUTHORIZED: 'payment.authorized',
   PAYMENT_CAPTURE_REQUESTED: 'payment.capture-requested',
   PAYMENT_CAPTURED: 'payment.captured',
+  PAYMENT_CAPTURE_FAILED: 'payment.captured',
   PAYMENT_REFUND_REQUESTED: 'payment.refund-requested',
   PAYMENT_REFUNDED: 'payment.refunded',
+  PAYMENT_REFUND_FAILED: 'payment.refunded',
 }
 
 export function Timeline({ payment }: { payment: Payment }) {
@@ -40,10 +54,15 @@ export function Timeline({ payment }: { payment: Payment }) {
     <ol class="timeline" aria-label="Payment timeline">
       {STEPS.map((step) => {
         const event = events.find((candidate) => candidate.type === step.event)
+        const failed =
+          event === undefined && step.failure !== undefined
+            ? events.findLast((candidate) => candidate.type === step.failure?.event)
+            : undefined
+        const shown = event ?? failed
         return (
-          <li key={step.status} class={event ? 'done' : 'todo'} data-step={step.status}>
-            <span class="step-name">{step.status}</span>
-            <span class="step-time">{event ? formatTime(event.occurredAt) : 'waiting'}</span>
+          <li key={step.status} class={event ? 'done' : failed ? 'failed' : 'todo'} data-step={step.status}>
+            <span class="step-name">{failed ? step.failure?.status : step.status}</span>
+            <span class="step-time">{shown ? formatTime(shown.occurredAt) : 'waiting'}</span>
           </li>
         )
       })}
