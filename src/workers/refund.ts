@@ -18,6 +18,12 @@ export interface RefundOptions {
 
 export type RefundOutcome = 'refunded' | 'partially_refunded' | 'refund_failed' | 'duplicate'
 
+const OUTCOME_OF = {
+  REFUNDED: 'refunded',
+  PARTIAL_REFUNDED: 'partially_refunded',
+  REFUND_FAILED: 'refund_failed',
+} as const satisfies Record<string, RefundOutcome>
+
 /**
  * payment.refund-requested → the acquirer's refund → PARTIAL_REFUNDED or REFUNDED (with its
  * PAYMENT_REFUNDED event) or REFUND_FAILED (with its PAYMENT_REFUND_FAILED event, the decline
@@ -62,48 +68,36 @@ export class RefundHandler {
           'EVENT_NOT_APPLICABLE',
           `payment ${event.paymentId} left REFUND_REQUESTED meanwhile`,
         )
-      if (!result.refunded) {
-        const reason = result.failureReason ?? 'refund declined'
-        await trx
-          .updateTable('payments')
-          .set({ status: 'REFUND_FAILED', message: reason, updated_at: now })
-          .where('id', '=', event.paymentId)
-          .execute()
-        const failed = await appendEvent(
-          trx,
-          this.#options.database.dialect,
-          {
-            type: 'PAYMENT_REFUND_FAILED',
-            paymentId: event.paymentId,
-            merchantId: payment.merchant_id,
-            data: { amount: event.data.amount, currency: event.data.currency, reason },
-          },
-          now,
-        )
-        return { outcome: 'refund_failed' as const, records: [failed] }
-      }
-      const refunded = Number(current.refunded_amount) + event.data.amount
-      const status = refunded >= Number(current.captured_amount) ? 'REFUNDED' : 'PARTIAL_REFUNDED'
+      const reason = result.refunded ? null : (result.failureReason ?? 'refund declined')
+      const refunded = Number(current.refunded_amount) + (reason === null ? event.data.amount : 0)
+      const status =
+        reason !== null
+          ? 'REFUND_FAILED'
+          : refunded >= Number(current.captured_amount)
+            ? 'REFUNDED'
+            : 'PARTIAL_REFUNDED'
       await trx
         .updateTable('payments')
-        .set({ status, refunded_amount: refunded, message: null, updated_at: now })
+        .set(
+          reason === null
+            ? { status, refunded_amount: refunded, message: null, updated_at: now }
+            : { status, message: reason, updated_at: now },
+        )
         .where('id', '=', event.paymentId)
         .execute()
+      const money = { amount: event.data.amount, currency: event.data.currency }
       const record = await appendEvent(
         trx,
         this.#options.database.dialect,
         {
-          type: 'PAYMENT_REFUNDED',
+          type: reason === null ? 'PAYMENT_REFUNDED' : 'PAYMENT_REFUND_FAILED',
           paymentId: event.paymentId,
           merchantId: payment.merchant_id,
-          data: { amount: event.data.amount, currency: event.data.currency, refundedAmount: refunded },
+          data: reason === null ? { ...money, refundedAmount: refunded } : { ...money, reason },
         },
         now,
       )
-      return {
-        outcome: status === 'REFUNDED' ? ('refunded' as const) : ('partially_refunded' as const),
-        records: [record],
-      }
+      return { outcome: OUTCOME_OF[status], records: [record] }
     })
     if (applied.duplicate) return 'duplicate'
     this.#options.afterCommit?.handOff(applied.result.records)

@@ -73,19 +73,12 @@ export class SettlementHandler {
       const record: OutboxRecord = await appendEvent(
         trx,
         this.#options.database.dialect,
-        reason === null
-          ? {
-              type: 'PAYMENT_CAPTURED',
-              paymentId: event.paymentId,
-              merchantId: payment.merchant_id,
-              data: money,
-            }
-          : {
-              type: 'PAYMENT_CAPTURE_FAILED',
-              paymentId: event.paymentId,
-              merchantId: payment.merchant_id,
-              data: { ...money, reason },
-            },
+        {
+          type: reason === null ? 'PAYMENT_CAPTURED' : 'PAYMENT_CAPTURE_FAILED',
+          paymentId: event.paymentId,
+          merchantId: payment.merchant_id,
+          data: reason === null ? money : { ...money, reason },
+        },
         now,
       )
       return [record]
