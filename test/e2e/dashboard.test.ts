@@ -8,6 +8,7 @@ import { test } from 'node:test'
 import { chromium, type Page } from 'playwright-core'
 import { openDatabase } from '../../src/db/database.ts'
 import { migrateToLatest } from '../../src/db/migrate.ts'
+import { freePorts } from '../../src/runtime/ports.ts'
 import { type RoleProcess, startAcquirer, startRole } from '../../support/processes.ts'
 import { privateBroker } from '../helpers/kafka.ts'
 import { requireService, requireTool } from '../helpers/services.ts'
@@ -15,8 +16,7 @@ import { until } from '../helpers/until.ts'
 
 // The dashboard in a real browser (Debian's Chromium driven by playwright-core) against real
 // roles as processes (the roles `payrail up` runs, each its own process so the relay can be
-// stopped and started again), a broker of the test's own and SQLite. Ports 23001-23009.
-const PORTS = { gateway: 23001, api: 23002, relay: 23004, worker: 23005, dashboard: 23006, notifier: 23007 }
+// stopped and started again), a broker of the test's own and SQLite, on spare ports.
 const ADMIN_TOKEN = 'dashboard-test-admin-token-0123456789abcdef'
 const at = (port: number) => `http://127.0.0.1:${port}`
 // Each wait in the browser: long enough for a settlement through Kafka on 2 busy cores.
@@ -31,6 +31,15 @@ test('the dashboard in Chromium: shop demo to REFUNDED with a replayed key, outb
   if (executablePath === undefined) return
   if ((await requireService(t, 'kafka')) === undefined) return
   const brokers = await privateBroker(t)
+  const [gateway, api, relayPort, worker, dashboard, notifier] = (await freePorts(6)) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ]
+  const PORTS = { gateway, api, relay: relayPort, worker, dashboard, notifier }
   const dir = mkdtempSync(join(tmpdir(), 'payrail-dashboard-'))
   const shots = process.env.DASHBOARD_SCREENSHOTS_DIR ?? join(dir, 'screenshots')
   mkdirSync(shots, { recursive: true })
@@ -312,7 +321,7 @@ test('the dashboard in Chromium: shop demo to REFUNDED with a replayed key, outb
   assert.match(index.headers.get('content-security-policy') ?? '', /connect-src 'self'; /)
   // Another origin, so another sessionStorage: the token is asked for again.
   await page.goto(`${at(PORTS.gateway)}/#/outbox`)
-  await page.getByText('API http://127.0.0.1:23001').waitFor()
+  await page.getByText(`API ${at(PORTS.gateway)}`).waitFor()
   await page.getByRole('alert').filter({ hasText: 'Enter the admin token' }).waitFor()
   await page.getByLabel('Admin token').fill(ADMIN_TOKEN)
   await page.getByRole('button', { name: 'Use' }).click()
