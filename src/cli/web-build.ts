@@ -4,7 +4,7 @@ import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSyn
 import { join, relative } from 'node:path'
 import { PayrailError } from '../domain/errors.ts'
 
-/** The files a build is made from: the app's sources, its configuration, the lockfile and src/domain. */
+/** The files a build is made from: the app's sources, its configuration, the lockfile, src/domain and the webhook event types. */
 function sourcesOf(root: string): string[] {
   const web = join(root, 'web')
   const walk = (dir: string): string[] =>
@@ -17,8 +17,10 @@ function sourcesOf(root: string): string[] {
     join(root, 'package-lock.json'),
     ...(existsSync(join(web, 'public')) ? walk(join(web, 'public')) : []),
     ...walk(join(web, 'src')),
-    // The app bundles values from src/domain (the payment statuses); other src/ imports are types.
+    // The app bundles values from src/domain (the payment statuses) and the webhook event types;
+    // other src/ imports are types.
     ...walk(join(root, 'src', 'domain')),
+    join(root, 'src', 'webhooks', 'event-types.ts'),
   ]
 }
 

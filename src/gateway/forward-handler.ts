@@ -52,12 +52,20 @@ function allows(allowed: BlockList, address: string): boolean {
   return isIPv6(address) && allowed.check(address, 'ipv6')
 }
 
-/** The paths forwarded to the api upstreams: `/api/payments/**`, `/api/admin/**` and the OpenAPI document. */
+/** Whether `url` is `prefix`, or `prefix` followed by `/…` or `?…`. */
+function underPrefix(url: string, prefix: string): boolean {
+  if (!url.startsWith(prefix)) return false
+  const next = url.charCodeAt(prefix.length)
+  return Number.isNaN(next) || next === 47 /* / */ || next === 63 /* ? */
+}
+
+/**
+ * The paths forwarded to the api upstreams: `/api/payments/**`, the merchant's webhook endpoints
+ * and deliveries, `/api/admin/**` and the OpenAPI document.
+ */
 export function isForwarded(url: string): boolean {
-  if (url.startsWith('/api/payments')) {
-    const next = url.charCodeAt(13)
-    return Number.isNaN(next) || next === 47 /* / */ || next === 63 /* ? */
-  }
+  if (underPrefix(url, '/api/payments')) return true
+  if (underPrefix(url, '/api/webhook-endpoints') || underPrefix(url, '/api/webhook-deliveries')) return true
   if (url.startsWith('/api/admin/')) return true
   if (url.startsWith('/api/openapi.json')) return url.length === 17 || url.charCodeAt(17) === 63
   return false

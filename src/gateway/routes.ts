@@ -13,6 +13,7 @@ const ROUTE_IDS = [
   'payments.refund',
   'payments.read',
   'payments.other',
+  'webhooks',
   'admin',
   'openapi',
 ] as const
@@ -30,6 +31,8 @@ const CAPTURE: RouteMatch = { id: 'payments.capture', operation: 'capture' }
 const REFUND: RouteMatch = { id: 'payments.refund', operation: 'refund' }
 const OTHER: RouteMatch = { id: 'payments.other', operation: 'read' }
 const ADMIN: RouteMatch = { id: 'admin', operation: 'admin' }
+// A merchant's webhook endpoints and delivery log: management calls, drawn on the read bucket.
+const WEBHOOKS: RouteMatch = { id: 'webhooks', operation: 'read' }
 const OPENAPI: RouteMatch = { id: 'openapi', operation: undefined }
 
 // Segments of letters, digits and `-._~:@` only. Anything else is a second spelling of some path
@@ -49,6 +52,7 @@ export function isCanonicalPath(path: string): boolean {
 export function matchRoute(method: string, path: string): RouteMatch {
   if (path.startsWith('/api/admin/')) return ADMIN
   if (path === '/api/openapi.json') return OPENAPI
+  if (path.startsWith('/api/webhook-')) return WEBHOOKS
   if (method === 'GET' || method === 'HEAD') return READ
   if (method === 'POST') {
     if (path === '/api/payments/authorize') return AUTHORIZE

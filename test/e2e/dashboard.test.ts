@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict'
 import { mkdirSync, mkdtempSync } from 'node:fs'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { chromium, type Page } from 'playwright-core'
 import { openDatabase } from '../../src/db/database.ts'
 import { migrateToLatest } from '../../src/db/migrate.ts'
+import { freePorts } from '../../src/runtime/ports.ts'
 import { type RoleProcess, startAcquirer, startRole } from '../../support/processes.ts'
 import { privateBroker } from '../helpers/kafka.ts'
 import { requireService, requireTool } from '../helpers/services.ts'
@@ -13,8 +16,7 @@ import { until } from '../helpers/until.ts'
 
 // The dashboard in a real browser (Debian's Chromium driven by playwright-core) against real
 // roles as processes (the roles `payrail up` runs, each its own process so the relay can be
-// stopped and started again), a broker of the test's own and SQLite. Ports 23001-23009.
-const PORTS = { gateway: 23001, api: 23002, relay: 23004, worker: 23005, dashboard: 23006 }
+// stopped and started again), a broker of the test's own and SQLite, on spare ports.
 const ADMIN_TOKEN = 'dashboard-test-admin-token-0123456789abcdef'
 const at = (port: number) => `http://127.0.0.1:${port}`
 // Each wait in the browser: long enough for a settlement through Kafka on 2 busy cores.
@@ -29,6 +31,15 @@ test('the dashboard in Chromium: shop demo to REFUNDED with a replayed key, outb
   if (executablePath === undefined) return
   if ((await requireService(t, 'kafka')) === undefined) return
   const brokers = await privateBroker(t)
+  const [gateway, api, relayPort, worker, dashboard, notifier] = (await freePorts(6)) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ]
+  const PORTS = { gateway, api, relay: relayPort, worker, dashboard, notifier }
   const dir = mkdtempSync(join(tmpdir(), 'payrail-dashboard-'))
   const shots = process.env.DASHBOARD_SCREENSHOTS_DIR ?? join(dir, 'screenshots')
   mkdirSync(shots, { recursive: true })
@@ -61,7 +72,26 @@ test('the dashboard in Chromium: shop demo to REFUNDED with a replayed key, outb
     OPS_SCRAPE_MIN_INTERVAL_MS: '300',
     // The page polls several views a second; the default 10/s per address is for people.
     GATEWAY_RATE_LIMIT_ADMIN: '1000/1s',
+    // The webhook receiver below listens on loopback over http.
+    WEBHOOK_ALLOW_PRIVATE: 'true',
+    WEBHOOK_ALLOW_HTTP: 'true',
   }
+  // A merchant's webhook receiver: every delivery's body, answered 204.
+  const received: { type: string; paymentId: string; sequence: number }[] = []
+  const receiver = createServer((request, response) => {
+    let body = ''
+    request.on('data', (chunk: Buffer) => {
+      body += chunk.toString()
+    })
+    request.on('end', () => {
+      const event = JSON.parse(body) as { type: string; data: { payment: { id: string } }; sequence: number }
+      received.push({ type: event.type, paymentId: event.data.payment.id, sequence: event.sequence })
+      response.writeHead(204).end()
+    })
+  })
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve))
+  t.after(() => receiver.close())
+  const receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`
   // Each role is stopped after the test as soon as it has started, so a role that fails to
   // start does not leave the others running (and the test file's process waiting on them).
   const track = async (role: Promise<RoleProcess>) => {
@@ -77,6 +107,14 @@ test('the dashboard in Chromium: shop demo to REFUNDED with a replayed key, outb
     startRelay(),
     track(
       startRole('worker', PORTS.worker, { ...common, WORKER_METRICS_PORT: String(PORTS.worker) }, START_MS),
+    ),
+    track(
+      startRole(
+        'notifier',
+        PORTS.notifier,
+        { ...common, NOTIFIER_METRICS_PORT: String(PORTS.notifier) },
+        START_MS,
+      ),
     ),
     track(
       startRole(
@@ -147,6 +185,15 @@ test('the dashboard in Chromium: shop demo to REFUNDED with a replayed key, outb
   await open('shop')
   await page.getByRole('button', { name: 'Create demo merchant' }).click()
   await page.getByText(/Demo merchant shop-\w+ created/).waitFor()
+  // Webhooks: the demo merchant adds an endpoint; its secret is shown once.
+  await open('webhooks')
+  await page.getByRole('heading', { level: 1, name: 'Webhooks' }).waitFor()
+  await page.getByLabel(/Endpoint URL/).fill(receiverUrl)
+  await page.getByRole('button', { name: 'Add endpoint' }).click()
+  await page.getByText('Signing secret, shown this once').waitFor()
+  await page.getByRole('button', { name: 'I have copied it' }).click()
+  await page.getByRole('cell', { name: receiverUrl }).waitFor()
+  await open('shop')
   await page.getByLabel('Amount (minor units)').fill('25000')
   await page.getByRole('button', { name: 'Authorize', exact: true }).click()
   const notice = page.getByTestId('shop-notice')
@@ -168,6 +215,28 @@ test('the dashboard in Chromium: shop demo to REFUNDED with a replayed key, outb
   await page.setViewportSize({ width: 390, height: 844 })
   await shot('shop-390')
   await page.setViewportSize({ width: 1280, height: 900 })
+
+  // The receiver got the payment's five events in order, and the delivery log shows them.
+  await until(
+    'five webhooks for the payment',
+    () => received.filter((event) => event.paymentId === paymentId).length >= 5,
+    { timeoutMs: STEP_MS },
+  )
+  assert.deepEqual(
+    received.filter((event) => event.paymentId === paymentId).map((event) => event.type),
+    [
+      'payment.authorized',
+      'payment.capture_requested',
+      'payment.captured',
+      'payment.refund_requested',
+      'payment.refunded',
+    ],
+  )
+  await open('webhooks')
+  await page.getByRole('cell', { name: 'payment.refunded' }).waitFor()
+  await page.getByRole('button', { name: 'Attempts' }).first().click()
+  await page.getByRole('table', { name: 'Attempts' }).getByRole('cell', { name: '204' }).waitFor()
+  await shot('webhooks')
 
   // Payments: the list holds it; its detail has the timeline and the events as sent to Kafka.
   await open('payments')
@@ -252,7 +321,7 @@ test('the dashboard in Chromium: shop demo to REFUNDED with a replayed key, outb
   assert.match(index.headers.get('content-security-policy') ?? '', /connect-src 'self'; /)
   // Another origin, so another sessionStorage: the token is asked for again.
   await page.goto(`${at(PORTS.gateway)}/#/outbox`)
-  await page.getByText('API http://127.0.0.1:23001').waitFor()
+  await page.getByText(`API ${at(PORTS.gateway)}`).waitFor()
   await page.getByRole('alert').filter({ hasText: 'Enter the admin token' }).waitFor()
   await page.getByLabel('Admin token').fill(ADMIN_TOKEN)
   await page.getByRole('button', { name: 'Use' }).click()

@@ -6,6 +6,7 @@ import { test } from 'node:test'
 import { openDatabase } from '../../src/db/database.ts'
 import { issueApiKey } from '../../src/db/merchants.ts'
 import { migrateToLatest } from '../../src/db/migrate.ts'
+import { freePorts } from '../../src/runtime/ports.ts'
 import { type RoleProcess, startAcquirer, startRole } from '../../support/processes.ts'
 import { privateBroker } from '../helpers/kafka.ts'
 import { requireService } from '../helpers/services.ts'
@@ -13,8 +14,7 @@ import { until } from '../helpers/until.ts'
 
 // The operations endpoints against real roles (gateway, api, relay, worker, acquirer as
 // processes, a broker of the test's own, SQLite; the database parts run on every dialect in
-// test/operations-views/store.test.ts). Ports from this suite's range 20100-20199.
-const PORTS = { gateway: 20101, api: 20102, relay: 20104, worker: 20105 }
+// test/operations-views/store.test.ts). On spare ports.
 const STARTUP_MS = 60_000
 const ADMIN_TOKEN = 'operations-test-admin-token-0123456789abcdef'
 
@@ -26,6 +26,13 @@ test('the operations endpoints show the platform as it is: roles, rates, outbox,
 }, async (t) => {
   if ((await requireService(t, 'kafka')) === undefined) return
   const brokers = await privateBroker(t)
+  const [gatewayPort, apiPort, relayPort, workerPort] = (await freePorts(4)) as [
+    number,
+    number,
+    number,
+    number,
+  ]
+  const PORTS = { gateway: gatewayPort, api: apiPort, relay: relayPort, worker: workerPort }
   const dir = mkdtempSync(join(tmpdir(), 'payrail-ops-'))
   const databaseUrl = `sqlite:${join(dir, 'payrail.db')}`
   const handle = openDatabase({ url: databaseUrl })

@@ -13,6 +13,9 @@ test('exactly the api paths are forwarded', () => {
     '/api/payments/authorize',
     '/api/payments/capture/pay_1',
     '/api/admin/breakers',
+    '/api/webhook-endpoints',
+    '/api/webhook-endpoints/01abc/roll-secret',
+    '/api/webhook-deliveries?state=FAILED',
     '/api/openapi.json',
     '/api/openapi.json?x=1',
   ]) {
@@ -24,6 +27,8 @@ test('exactly the api paths are forwarded', () => {
     '/metrics',
     '/api',
     '/api/paymentsX',
+    '/api/webhook-endpointsX',
+    '/api/webhooks',
     '/api/admin',
     '/api/openapi.jsonx',
     '/index.html',

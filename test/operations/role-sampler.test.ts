@@ -7,6 +7,7 @@ import { parseSamples, quantileOf } from '../../src/observability/exposition.ts'
 import { overview, routeRates } from '../../src/operations/overview.ts'
 import { RoleSampler } from '../../src/operations/role-sampler.ts'
 import { SharedCache } from '../../src/operations/shared-cache.ts'
+import { freePort } from '../../src/runtime/ports.ts'
 
 const PAGE = `# HELP payrail_gateway_requests_total x
 # TYPE payrail_gateway_requests_total counter
@@ -91,7 +92,7 @@ test('the sampler scrapes at most once per interval, shares a scrape in flight, 
     targets: [
       { role: 'gateway', url: healthyUrl },
       { role: 'relay', url: hungUrl },
-      { role: 'worker', url: 'http://127.0.0.1:20150' }, // in this suite's range, nothing listens
+      { role: 'worker', url: `http://127.0.0.1:${await freePort()}` }, // a spare port: nothing listens
     ],
     timeoutMs: 300,
     minIntervalMs: 1000,

@@ -35,7 +35,7 @@ export class ApiClient {
 
   async call<T>(
     credential: Credential,
-    method: 'GET' | 'POST',
+    method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
     path: string,
     body?: unknown,
   ): Promise<{ status: number; headers: Headers; body: T }> {

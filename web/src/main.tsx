@@ -11,6 +11,7 @@ import { OutboxPage } from './pages/outbox.tsx'
 import { OverviewPage } from './pages/overview.tsx'
 import { PaymentsPage } from './pages/payments.tsx'
 import { ShopPage } from './pages/shop.tsx'
+import { WebhooksPage } from './pages/webhooks.tsx'
 import { SessionSecrets } from './session.ts'
 import './styles.css'
 
@@ -23,6 +24,7 @@ const PAGES = [
   { path: 'kafka', title: 'Workers and Kafka' },
   { path: 'gateway', title: 'Gateway' },
   { path: 'ledger', title: 'Ledger' },
+  { path: 'webhooks', title: 'Webhooks' },
   { path: 'load', title: 'Load tests' },
 ] as const
 
@@ -162,6 +164,7 @@ function App() {
         {page.path === 'kafka' ? <KafkaPage /> : null}
         {page.path === 'gateway' ? <GatewayPage /> : null}
         {page.path === 'ledger' ? <LedgerPage /> : null}
+        {page.path === 'webhooks' ? <WebhooksPage /> : null}
         {page.path === 'load' ? <LoadPage /> : null}
       </main>
     </>

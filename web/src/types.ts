@@ -15,6 +15,8 @@ import type {
   RelayDeadLetter as RelayDeadLetterSchema,
 } from '../../src/api/routes/operations-schemas.ts'
 import type { PaymentView, TimelineEntry as TimelineEntryView } from '../../src/api/views.ts'
+import type { AttemptView, DeliveryView } from '../../src/webhooks/delivery-log.ts'
+import type { EndpointView } from '../../src/webhooks/endpoints.ts'
 
 export type Payment = PaymentView
 export type TimelineEntry = TimelineEntryView
@@ -29,3 +31,7 @@ export type LoadRun = LoadRunT
 export type DeadLetters = Static<typeof DlqPage>
 export type RelayDeadLetter = Static<typeof RelayDeadLetterSchema>
 export type ConsumerDeadLetter = Static<typeof ConsumerDeadLetterSchema>
+
+export type WebhookEndpoint = EndpointView
+export type WebhookDelivery = DeliveryView
+export type WebhookDeliveryDetail = DeliveryView & { attemptLog: AttemptView[] }
