@@ -233,7 +233,7 @@ test('the dashboard in Chromium: shop demo to REFUNDED with a replayed key, outb
     ],
   )
   await open('webhooks')
-  await page.getByRole('cell', { name: 'payment.refunded' }).waitFor()
+  await page.getByRole('cell', { name: 'payment.refunded', exact: true }).waitFor()
   await page.getByRole('button', { name: 'Attempts' }).first().click()
   await page.getByRole('table', { name: 'Attempts' }).getByRole('cell', { name: '204' }).waitFor()
   await shot('webhooks')
