@@ -17,7 +17,7 @@ import { requireService, requireTool } from '../helpers/services.ts'
 import { until } from '../helpers/until.ts'
 import { spawnCli } from '../helpers/up.ts'
 
-const ROLES = ['gateway', 'api', 'acquirer', 'relay', 'worker'] as const
+const ROLES = ['gateway', 'api', 'acquirer', 'relay', 'worker', 'notifier'] as const
 type Role = (typeof ROLES)[number]
 
 function tempDir(t: TestContext, prefix: string): string {
@@ -110,7 +110,7 @@ test('Prometheus with the local configuration scrapes every role, evaluates ever
   // broker's hold every other test's events, which this worker would dead-letter.
   const brokers = await privateBroker(t)
 
-  const [gatewayPort, apiPort, relayPort, workerPort, prometheusPort] = await freePorts(5)
+  const [gatewayPort, apiPort, relayPort, workerPort, notifierPort, prometheusPort] = await freePorts(6)
   const roles = new Map<Role, RoleProcess>()
   t.after(async () => {
     for (const role of roles.values()) await role.stop('SIGKILL')
@@ -126,6 +126,13 @@ test('Prometheus with the local configuration scrapes every role, evaluates ever
   roles.set(
     'worker',
     await startRole('worker', workerPort as number, { ...common, WORKER_METRICS_PORT: String(workerPort) }),
+  )
+  roles.set(
+    'notifier',
+    await startRole('notifier', notifierPort as number, {
+      ...common,
+      NOTIFIER_METRICS_PORT: String(notifierPort),
+    }),
   )
   roles.set(
     'gateway',
