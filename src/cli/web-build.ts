@@ -4,7 +4,13 @@ import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSyn
 import { join, relative } from 'node:path'
 import { PayrailError } from '../domain/errors.ts'
 
-/** The files a build is made from: the app's sources, its configuration, the lockfile, src/domain and the webhook event types. */
+/**
+ * The parts of src/ whose values the app bundles (the payment statuses, the webhook event types);
+ * its other src/ imports are types, which the build drops. Relative to the project's root.
+ */
+export const BUNDLED_SOURCES = [join('src', 'domain'), join('src', 'webhooks', 'event-types.ts')] as const
+
+/** The files a build is made from: the app's sources, its configuration, the lockfile and BUNDLED_SOURCES. */
 function sourcesOf(root: string): string[] {
   const web = join(root, 'web')
   const walk = (dir: string): string[] =>
@@ -17,10 +23,9 @@ function sourcesOf(root: string): string[] {
     join(root, 'package-lock.json'),
     ...(existsSync(join(web, 'public')) ? walk(join(web, 'public')) : []),
     ...walk(join(web, 'src')),
-    // The app bundles values from src/domain (the payment statuses) and the webhook event types;
-    // other src/ imports are types.
-    ...walk(join(root, 'src', 'domain')),
-    join(root, 'src', 'webhooks', 'event-types.ts'),
+    ...BUNDLED_SOURCES.flatMap((path) =>
+      path.endsWith('.ts') ? [join(root, path)] : walk(join(root, path)),
+    ),
   ]
 }
 

@@ -4,17 +4,17 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { ROOT } from '../../src/cli/context.ts'
-import { ensureWebBuild } from '../../src/cli/web-build.ts'
+import { BUNDLED_SOURCES, ensureWebBuild } from '../../src/cli/web-build.ts'
 
 test('the dashboard is built when web/ changed and only then', { timeout: 120_000 }, () => {
-  // A copy of the project's web/, src/domain and lockfile beside its node_modules, so the real build runs
+  // A copy of the project's web/, the src/ it bundles and lockfile beside its node_modules, so the real build runs
   // without touching the project's web/dist.
   const root = mkdtempSync(join(tmpdir(), 'payrail-web-build-'))
   cpSync(join(ROOT, 'web'), join(root, 'web'), {
     recursive: true,
     filter: (source) => !source.includes(`${join('web', 'dist')}`) && !source.includes('.dist-'),
   })
-  cpSync(join(ROOT, 'src', 'domain'), join(root, 'src', 'domain'), { recursive: true })
+  for (const path of BUNDLED_SOURCES) cpSync(join(ROOT, path), join(root, path), { recursive: true })
   for (const file of ['package.json', 'package-lock.json']) cpSync(join(ROOT, file), join(root, file))
   symlinkSync(join(ROOT, 'node_modules'), join(root, 'node_modules'))
   const said: string[] = []
