@@ -24,6 +24,9 @@ import { watchRelay } from './relay-watch.ts'
 import type { ChaosScenario } from './scenarios.ts'
 import { startChaosState } from './state.ts'
 
+/** How long the load may outlast its planned duration while the faults are still running. */
+const FAULT_OVERRUN_MS = 10 * 60_000
+
 export interface ChaosRunOptions {
   root: string
   /** Flows started per second. */
@@ -167,13 +170,32 @@ export async function runScenario(
         (error: unknown) => error,
       )
     relay = watchRelay(platform.url('relay'), handle.db)
+    // The load goes on past its planned duration until the last fault has passed: a killed role
+    // waits to be ready again before the next fault, and on a loaded machine that took 30 s for
+    // the api (a CI run, against the few seconds the plan allows), which pushed the smoke's
+    // broker stop past the load; a relay with nothing to send never opens its breaker.
+    const enough = new AbortController()
+    let faultsOver = false
+    let planOver = false
+    const stopWhenBoth = () => {
+      if (faultsOver && planOver) enough.abort()
+    }
+    const planTimer = setTimeout(() => {
+      planOver = true
+      stopWhenBoth()
+    }, options.durationMs)
+    void faults.then(() => {
+      faultsOver = true
+      stopWhenBoth()
+    })
     const scheduler = await runSchedule({
       schedule: new ArrivalSchedule([
-        { from: options.rate, to: options.rate, durationMs: options.durationMs },
+        { from: options.rate, to: options.rate, durationMs: options.durationMs + FAULT_OVERRUN_MS },
       ]),
       maxInFlight: 10_000,
       start: (n, due) => iterate('flow', ctx, n, due),
-    })
+      signal: enough.signal,
+    }).finally(() => clearTimeout(planTimer))
     const faultError = await faults
     await client.close()
     const relayFigures = await relay.stop()
