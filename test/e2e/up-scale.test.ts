@@ -8,6 +8,7 @@ import { test } from 'node:test'
 import { ROOT } from '../../src/cli/context.ts'
 import { freePort } from '../../support/processes.ts'
 import { requireService } from '../helpers/services.ts'
+import { until } from '../helpers/until.ts'
 import { startUp } from '../helpers/up.ts'
 
 /** A free port whose next port is free too (api processes take API_PORT, API_PORT+1, …). */
@@ -72,6 +73,28 @@ test('payrail up --scale api=2 runs two api processes on consecutive ports and t
   for (const url of apis) assert.match(up.output(), new RegExp(`api +${url.replaceAll('.', '\\.')}`))
   const demoKey = /demo key +(prk_\S+)/.exec(up.output())?.[1]
   assert.ok(demoKey, up.output())
+  // The gateway probes its upstreams on its own schedule: up has seen every role ready, but on a
+  // loaded machine the gateway's first probe of an api can still be failing (40 answers of 503
+  // in one CI run). One authorize that succeeds shows the gateway has an instance in service.
+  let last = 0
+  let tries = 0
+  await until(
+    'an authorize through the gateway to succeed',
+    async () => {
+      const answer = await fetch(`http://127.0.0.1:${gatewayPort}/api/payments/authorize`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${demoKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ amount: 1000, currency: 'KRW', idempotencyKey: 'scale-first' }),
+      })
+      await answer.arrayBuffer()
+      tries++
+      last = answer.status
+      return last === 201 || last === 200
+    },
+    { timeoutMs: 30_000, intervalMs: 250 },
+  ).catch((error: Error) => {
+    throw new Error(`${error.message} (last answer ${last})\n${up.output()}`)
+  })
   const statuses = await Promise.all(
     Array.from({ length: 40 }, async (_, i) => {
       const answer = await fetch(`http://127.0.0.1:${gatewayPort}/api/payments/authorize`, {
@@ -88,7 +111,11 @@ test('payrail up --scale api=2 runs two api processes on consecutive ports and t
     `every authorize through the gateway succeeded: ${statuses}`,
   )
   const [first = 0, second = 0] = await Promise.all(apis.map(served))
-  assert.equal(first + second, 40, `the two processes served all of them: ${first}, ${second}`)
+  // The 40, and the first one with whatever of its tries reached an api.
+  assert.ok(
+    first + second >= 41 && first + second <= 40 + tries,
+    `the two processes served all of them: ${first}, ${second} (${tries} tries of the first)`,
+  )
   assert.ok(first > 0 && second > 0, `the gateway balanced over both: ${first}, ${second}`)
 })
 
